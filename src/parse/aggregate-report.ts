@@ -1,0 +1,296 @@
+import { SaxesParser } from 'saxes';
+
+import type { AggregateReport, ReportHeader, ReportRecord } from '../domain/report.js';
+import { ReportError, type DocumentPath } from './errors.js';
+import type { ParseLimits } from './limits.js';
+import {
+  metadataExtensions,
+  normalizeMetadata,
+  normalizePolicy,
+  normalizeRecord,
+  policyExtensions,
+  type NormalizeContext,
+} from './normalize.js';
+import { elementToJson, localName, type XmlElement } from './xml-tree.js';
+
+/** What the streaming reader emits: the header once, then records in batches. */
+export type ReportEvent =
+  | { kind: 'header'; header: ReportHeader }
+  | { kind: 'records'; records: ReportRecord[] };
+
+const RECORD_BATCH_SIZE = 2000;
+const KNOWN_TOP_LEVEL = new Set(['version', 'report_metadata', 'policy_published', 'record']);
+
+/**
+ * Reads one aggregate report from XML text chunks without holding the document: only the
+ * header and one `<record>` at a time are kept as trees, and records leave in batches.
+ * Namespaces are ignored, so the draft, RFC 7489 and RFC 9990 schemas read the same.
+ * @throws ReportError for malformed XML, a DOCTYPE, exceeded limits or missing fields
+ */
+export async function* readAggregateReport(
+  chunks: AsyncIterable<string>,
+  document: DocumentPath,
+  limits: ParseLimits,
+  warnings: string[] = [],
+): AsyncGenerator<ReportEvent> {
+  const reader = new ReportReader(document, limits, warnings);
+  let first = true;
+  for await (let chunk of chunks) {
+    // Some reporters put whitespace before the XML declaration, which XML forbids.
+    if (first) {
+      chunk = chunk.replace(/^[\s\ufeff]+/, '');
+      if (chunk === '') continue;
+      first = false;
+    }
+    reader.write(chunk);
+    yield* reader.drain();
+  }
+  reader.close();
+  yield* reader.drain();
+}
+
+/** Reads a whole report into memory; for tests and small inputs. */
+export async function collectReport(events: AsyncIterable<ReportEvent>): Promise<AggregateReport> {
+  let header: ReportHeader | null = null;
+  const records: ReportRecord[] = [];
+  for await (const event of events) {
+    if (event.kind === 'header') header = event.header;
+    else records.push(...event.records);
+  }
+  if (!header) throw new Error('Report reader ended without a header');
+  return { ...header, records };
+}
+
+class ReportReader {
+  private readonly parser = new SaxesParser({ position: true });
+  private readonly stack: XmlElement[] = [];
+  private readonly topLevel: XmlElement[] = [];
+  private readonly context: NormalizeContext;
+  private readonly pending: ReportEvent[] = [];
+  private header: ReportHeader | null = null;
+  private batch: ReportRecord[] = [];
+  private recordCount = 0;
+  private namespace: string | null = null;
+  private rootSeen = false;
+  private closed = false;
+
+  constructor(
+    private readonly document: DocumentPath,
+    private readonly limits: ParseLimits,
+    warnings: string[],
+  ) {
+    this.context = { document, reportId: null, reporter: null, warnings };
+    this.parser.on('doctype', () => {
+      throw new ReportError(
+        'xml-doctype',
+        'XML with a DOCTYPE is rejected: entity declarations are never expanded',
+        this.context,
+      );
+    });
+    this.parser.on('opentag', (tag) => this.openElement(tag.name, tag.attributes as Record<string, string>));
+    this.parser.on('closetag', () => this.closeElement());
+    this.parser.on('text', (text) => this.addText(text));
+    this.parser.on('cdata', (text) => this.addText(text));
+  }
+
+  write(chunk: string): void {
+    try {
+      this.parser.write(chunk);
+    } catch (error) {
+      throw this.asReportError(error);
+    }
+  }
+
+  close(): void {
+    try {
+      this.parser.close();
+    } catch (error) {
+      throw this.asReportError(error);
+    }
+    if (!this.rootSeen) {
+      throw new ReportError('xml-malformed', 'No XML element found', this.context);
+    }
+    if (!this.closed) {
+      throw new ReportError('xml-malformed', 'XML ended before </feedback>', this.context);
+    }
+  }
+
+  *drain(): Generator<ReportEvent> {
+    while (this.pending.length > 0) yield this.pending.shift()!;
+  }
+
+  private asReportError(error: unknown): ReportError {
+    if (error instanceof ReportError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new ReportError('xml-malformed', `Malformed XML: ${message}`, {
+      ...this.context,
+      cause: error,
+    });
+  }
+
+  private openElement(qualifiedName: string, attributes: Record<string, string>): void {
+    const name = localName(qualifiedName);
+    const depth = this.stack.length;
+
+    if (depth === 0) {
+      if (this.rootSeen) return;
+      this.rootSeen = true;
+      if (name !== 'feedback') {
+        throw new ReportError(
+          'not-aggregate-report',
+          `Root element is <${qualifiedName}>, expected <feedback>`,
+          this.context,
+        );
+      }
+      this.namespace = attributes['xmlns'] ?? namespaceOfPrefix(qualifiedName, attributes);
+    }
+    if (depth >= this.limits.maxXmlDepth) {
+      throw new ReportError(
+        'xml-too-deep',
+        `XML nesting deeper than ${this.limits.maxXmlDepth} elements`,
+        this.context,
+      );
+    }
+    if (depth === 1 && name === 'record') this.startRecord();
+
+    const keptAttributes = depth === 0 ? null : attributesOrNull(attributes, this);
+    const element: XmlElement = { name, attributes: keptAttributes, text: '', children: [] };
+    this.stack.push(element);
+  }
+
+  checkValueLength(value: string, what: string): void {
+    if (value.length > this.limits.maxValueLength) {
+      throw new ReportError(
+        'value-too-long',
+        `${what} longer than ${this.limits.maxValueLength} characters`,
+        this.context,
+      );
+    }
+  }
+
+  private addText(text: string): void {
+    const element = this.stack[this.stack.length - 1];
+    // Text outside the root, or directly inside <feedback>, is only whitespace in real reports.
+    if (!element || this.stack.length === 1) return;
+    element.text += text;
+    this.checkValueLength(element.text, `Text of <${element.name}>`);
+  }
+
+  private closeElement(): void {
+    const element = this.stack.pop();
+    if (!element) return;
+    const depth = this.stack.length;
+
+    if (depth === 0) {
+      this.finish();
+      return;
+    }
+    if (depth === 1) {
+      if (element.name === 'record') this.finishRecord(element);
+      else this.topLevel.push(element);
+      return;
+    }
+    this.stack[depth - 1].children.push(element);
+  }
+
+  private startRecord(): void {
+    this.recordCount += 1;
+    if (this.recordCount > this.limits.maxRecordsPerReport) {
+      throw new ReportError(
+        'too-many-records',
+        `More than ${this.limits.maxRecordsPerReport} records in one report`,
+        this.context,
+      );
+    }
+    // The schema puts report_metadata and policy_published first; emit the header as soon
+    // as both are here so that a large report can be stored while it is still being read.
+    if (!this.header && this.hasHeaderElements()) {
+      this.header = this.buildHeader();
+      this.pending.push({ kind: 'header', header: this.header });
+    }
+  }
+
+  private finishRecord(element: XmlElement): void {
+    this.batch.push(normalizeRecord(element, this.recordCount, this.context));
+    if (this.header && this.batch.length >= RECORD_BATCH_SIZE) this.flushRecords();
+  }
+
+  private flushRecords(): void {
+    if (this.batch.length === 0) return;
+    this.pending.push({ kind: 'records', records: this.batch });
+    this.batch = [];
+  }
+
+  private finish(): void {
+    this.closed = true;
+    if (!this.header) {
+      this.header = this.buildHeader();
+      this.pending.push({ kind: 'header', header: this.header });
+    }
+    this.flushRecords();
+  }
+
+  private hasHeaderElements(): boolean {
+    const names = new Set(this.topLevel.map((element) => element.name));
+    return names.has('report_metadata') && names.has('policy_published');
+  }
+
+  private buildHeader(): ReportHeader {
+    const find = (name: string) => this.topLevel.find((element) => element.name === name);
+    const metadataElement = find('report_metadata');
+    const policyElement = find('policy_published');
+
+    const metadata = normalizeMetadata(metadataElement, this.context);
+    const policy = normalizePolicy(policyElement, this.context);
+
+    // An early draft put <version> inside <report_metadata>.
+    const versionElement =
+      find('version') ?? metadataElement?.children.find((child) => child.name === 'version');
+    const version = versionElement?.text.trim() || null;
+
+    let extensions: Record<string, unknown> | null = null;
+    const add = (name: string, value: unknown) => {
+      extensions ??= {};
+      extensions[name] = value;
+    };
+    for (const element of this.topLevel) {
+      if (!KNOWN_TOP_LEVEL.has(element.name)) add(element.name, elementToJson(element));
+    }
+    for (const [name, value] of Object.entries(metadataExtensions(metadataElement) ?? {})) {
+      add(`report_metadata/${name}`, value);
+    }
+    for (const [name, value] of Object.entries(policyExtensions(policyElement) ?? {})) {
+      add(`policy_published/${name}`, value);
+    }
+
+    return {
+      version,
+      namespace: this.namespace,
+      metadata,
+      policy,
+      extensions,
+      warnings: this.context.warnings,
+    };
+  }
+}
+
+function namespaceOfPrefix(qualifiedName: string, attributes: Record<string, string>): string | null {
+  const colon = qualifiedName.indexOf(':');
+  if (colon === -1) return null;
+  return attributes[`xmlns:${qualifiedName.slice(0, colon)}`] ?? null;
+}
+
+function attributesOrNull(
+  attributes: Record<string, string>,
+  reader: ReportReader,
+): Record<string, string> | null {
+  let kept: Record<string, string> | null = null;
+  for (const [name, value] of Object.entries(attributes)) {
+    // Namespace declarations say nothing about the data.
+    if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
+    reader.checkValueLength(value, `Attribute ${name}`);
+    kept ??= {};
+    kept[name] = value;
+  }
+  return kept;
+}
