@@ -1,0 +1,74 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+// Return int8 (counts, sums) as JavaScript numbers: message counts stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value) => Number(value));
+
+export interface Database {
+  pool: pg.Pool;
+  /** True when the data lives in the embedded PGlite under DATA_DIR. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  log: Logger;
+}
+
+/**
+ * Opens the configured PostgreSQL, or with no DATABASE_URL an embedded PGlite under DATA_DIR
+ * served over a loopback socket, so that both run the same `pg` code.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const poolSize = options.poolSize ?? 4;
+  if (options.databaseUrl) {
+    const pool = createPool(options.databaseUrl, poolSize, options.log);
+    return { pool, embedded: false, close: () => pool.end() };
+  }
+  return openEmbedded(options.dataDir, poolSize, options.log);
+}
+
+function createPool(connectionString: string, max: number, log: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 10_000 });
+  // An idle client that loses its connection (database restart) emits here; without a
+  // listener the process would crash. The pool replaces the client on the next query.
+  pool.on('error', (err) => log.warn({ err }, 'Idle database connection failed'));
+  return pool;
+}
+
+async function openEmbedded(dataDir: string, poolSize: number, log: Logger): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+
+  const directory = dataDir.startsWith('memory://') ? dataDir : path.resolve(dataDir, 'pgdata');
+  if (!directory.startsWith('memory://')) await fs.mkdir(directory, { recursive: true });
+  const db = await PGlite.create(directory);
+
+  const server = new PGLiteSocketServer({
+    db,
+    port: 0,
+    host: '127.0.0.1',
+    maxConnections: poolSize + 1,
+  });
+  await server.start();
+  const connection = server.getServerConn();
+  log.info({ dataDir: directory }, 'Embedded PostgreSQL (PGlite) started');
+
+  // PGlite accepts any user name; it has one database, postgres.
+  const pool = createPool(`postgres://postgres@${connection}/postgres`, poolSize, log);
+  return {
+    pool,
+    embedded: true,
+    close: async () => {
+      await pool.end();
+      await server.stop();
+      await db.close();
+    },
+  };
+}

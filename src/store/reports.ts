@@ -1,0 +1,181 @@
+import type pg from 'pg';
+
+import { isDmarcPass, type ReportHeader, type ReportRecord } from '../domain/report.js';
+
+const INSERT_REPORT = `
+  INSERT INTO reports (
+    raw_input_id, document, reporter_org, reporter_email, reporter_extra_contact, report_id,
+    date_begin, date_end, version, namespace, generator, report_errors, domain,
+    policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct, policy_fo,
+    policy_testing, policy_discovery_method, extensions, warnings, is_foreign
+  ) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+    $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25
+  )
+  ON CONFLICT (reporter_org, report_id, domain, date_begin, date_end) DO NOTHING
+  RETURNING id`;
+
+const INSERT_RECORDS = `
+  INSERT INTO records (
+    report_ref, date_begin, domain, reporter_org, is_foreign,
+    source_ip, count, disposition, eval_dkim, eval_spf, dmarc_pass,
+    header_from, envelope_from, envelope_to, dkim, spf, reasons, extensions
+  )
+  SELECT $1, $2, $3, $4, $5, *
+    FROM unnest(
+      $6::inet[], $7::integer[], $8::text[], $9::text[], $10::text[], $11::boolean[],
+      $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::jsonb[]
+    )`;
+
+const UPDATE_REPORT_TOTALS = `
+  UPDATE reports SET record_count = $2, message_count = $3, pass_count = $4 WHERE id = $1`;
+
+const FIND_SAME_REPORT_ID = `
+  SELECT count(*)::int AS n FROM reports WHERE reporter_org = $1 AND report_id = $2`;
+
+export interface StoredReport {
+  id: number;
+  domain: string;
+  dateBegin: Date;
+  reporterOrg: string;
+  isForeign: boolean;
+  recordCount: number;
+  messageCount: number;
+  passCount: number;
+}
+
+/**
+ * Inserts a report header. Returns null when the same report (reporter, report_id, domain and
+ * date range) is already stored, which makes a resend change nothing.
+ */
+export async function saveReportHeader(
+  client: pg.PoolClient,
+  rawInputId: number,
+  document: string,
+  header: ReportHeader,
+  isForeign: boolean,
+): Promise<StoredReport | null> {
+  const { metadata, policy } = header;
+  const { rows } = await client.query<{ id: number }>(INSERT_REPORT, [
+    rawInputId,
+    document,
+    metadata.orgName,
+    metadata.email,
+    metadata.extraContactInfo,
+    metadata.reportId,
+    metadata.dateBegin,
+    metadata.dateEnd,
+    header.version,
+    header.namespace,
+    metadata.generator,
+    metadata.errors,
+    policy.domain,
+    policy.adkim,
+    policy.aspf,
+    policy.p,
+    policy.sp,
+    policy.np,
+    policy.pct,
+    policy.fo,
+    policy.testing,
+    policy.discoveryMethod,
+    header.extensions ? JSON.stringify(header.extensions) : null,
+    header.warnings,
+    isForeign,
+  ]);
+  if (rows.length === 0) return null;
+  return {
+    id: rows[0].id,
+    domain: policy.domain,
+    dateBegin: metadata.dateBegin,
+    reporterOrg: metadata.orgName,
+    isForeign,
+    recordCount: 0,
+    messageCount: 0,
+    passCount: 0,
+  };
+}
+
+/** True when the reporter already used this report_id for another date range or domain. */
+export async function isReportIdReused(
+  client: pg.PoolClient,
+  reporterOrg: string,
+  reportId: string,
+): Promise<boolean> {
+  const { rows } = await client.query<{ n: number }>(FIND_SAME_REPORT_ID, [reporterOrg, reportId]);
+  return rows[0].n > 1;
+}
+
+/** Appends a batch of records to a stored report with one multi-row insert. */
+export async function saveRecords(
+  client: pg.PoolClient,
+  report: StoredReport,
+  records: ReportRecord[],
+): Promise<void> {
+  const columns = {
+    sourceIp: [] as Array<string | null>,
+    count: [] as number[],
+    disposition: [] as Array<string | null>,
+    evalDkim: [] as Array<string | null>,
+    evalSpf: [] as Array<string | null>,
+    dmarcPass: [] as boolean[],
+    headerFrom: [] as Array<string | null>,
+    envelopeFrom: [] as Array<string | null>,
+    envelopeTo: [] as Array<string | null>,
+    dkim: [] as string[],
+    spf: [] as string[],
+    reasons: [] as string[],
+    extensions: [] as Array<string | null>,
+  };
+
+  for (const record of records) {
+    const pass = isDmarcPass(record);
+    columns.sourceIp.push(record.sourceIp);
+    columns.count.push(record.count);
+    columns.disposition.push(record.disposition);
+    columns.evalDkim.push(record.evalDkim);
+    columns.evalSpf.push(record.evalSpf);
+    columns.dmarcPass.push(pass);
+    columns.headerFrom.push(record.headerFrom);
+    columns.envelopeFrom.push(record.envelopeFrom);
+    columns.envelopeTo.push(record.envelopeTo);
+    columns.dkim.push(JSON.stringify(record.dkim));
+    columns.spf.push(JSON.stringify(record.spf));
+    columns.reasons.push(JSON.stringify(record.reasons));
+    columns.extensions.push(record.extensions ? JSON.stringify(record.extensions) : null);
+
+    report.recordCount += 1;
+    report.messageCount += record.count;
+    if (pass) report.passCount += record.count;
+  }
+
+  await client.query(INSERT_RECORDS, [
+    report.id,
+    report.dateBegin,
+    report.domain,
+    report.reporterOrg,
+    report.isForeign,
+    columns.sourceIp,
+    columns.count,
+    columns.disposition,
+    columns.evalDkim,
+    columns.evalSpf,
+    columns.dmarcPass,
+    columns.headerFrom,
+    columns.envelopeFrom,
+    columns.envelopeTo,
+    columns.dkim,
+    columns.spf,
+    columns.reasons,
+    columns.extensions,
+  ]);
+}
+
+export async function saveReportTotals(client: pg.PoolClient, report: StoredReport): Promise<void> {
+  await client.query(UPDATE_REPORT_TOTALS, [
+    report.id,
+    report.recordCount,
+    report.messageCount,
+    report.passCount,
+  ]);
+}
