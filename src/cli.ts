@@ -41,7 +41,9 @@ async function withRuntime(
 function parseDateOption(value: string): Date {
   const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
   if (Number.isNaN(date.getTime())) {
-    throw new Error(`Invalid date ${JSON.stringify(value)}: expected YYYY-MM-DD or an ISO 8601 time`);
+    throw new Error(
+      `Invalid date ${JSON.stringify(value)}: expected YYYY-MM-DD or an ISO 8601 time`,
+    );
   }
   return date;
 }
@@ -64,7 +66,9 @@ program
 
 program
   .command('import')
-  .description('ingest report files or folders (xml, gz, zip, eml, mbox); exit 1 if any was rejected')
+  .description(
+    'ingest report files or folders (xml, gz, zip, eml, mbox); exit 1 if any was rejected',
+  )
   .argument('<paths...>', 'files or folders, read recursively')
   .action((paths: string[]) => withRuntime((runtime) => runImport(runtime, paths)));
 
@@ -76,8 +80,12 @@ program
   .option('--to <date>', 'last day, inclusive (YYYY-MM-DD, UTC)', parseDateOption)
   .option('--domain <domain>', 'only this domain and its subdomains')
   .option('--include-foreign', 'also export reports about domains outside DOMAINS')
-  .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json']).default('csv'))
-  .action((kind: 'reports' | 'records', options) => withRuntime((runtime) => runExport(runtime, kind, options)));
+  .addOption(
+    new Option('--format <format>', 'output format').choices(['csv', 'json']).default('csv'),
+  )
+  .action((kind: 'reports' | 'records', options) =>
+    withRuntime((runtime) => runExport(runtime, kind, options)),
+  );
 
 program
   .command('reprocess')

@@ -62,7 +62,10 @@ export async function ingestInput(context: IngestContext, input: RawInput): Prom
 }
 
 /** Reads a stored input again, for `reprocess` and for inputs that a crash left pending. */
-export async function processStoredInput(context: IngestContext, id: number): Promise<IngestOutcome> {
+export async function processStoredInput(
+  context: IngestContext,
+  id: number,
+): Promise<IngestOutcome> {
   const bytes = await loadRawContent(context.pool, id);
   const { rows } = await context.pool.query<{ name: string }>(
     'SELECT name FROM raw_inputs WHERE id = $1',
@@ -179,7 +182,10 @@ const TRANSIENT_NETWORK_CODES = new Set([
 export function isTransientDatabaseError(error: unknown): boolean {
   if (isReportError(error)) return false;
   const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || TRANSIENT_NETWORK_CODES.has(code))) {
+  if (
+    typeof code === 'string' &&
+    (/^[0-9A-Z]{5}$/.test(code) || TRANSIENT_NETWORK_CODES.has(code))
+  ) {
     return true;
   }
   const message = error instanceof Error ? error.message : '';
@@ -208,7 +214,7 @@ async function readAndStoreReports(
       const document = part.path.join(' › ');
       await client.query('SAVEPOINT report');
       try {
-        const stored = await storeReport(context, client, rawInputId, document, part.events);
+        const stored = await storeReport(context, client, rawInputId, document, part);
         await client.query('RELEASE SAVEPOINT report');
         reportsRead += 1;
         if (stored === 'duplicate') {
@@ -235,7 +241,11 @@ async function readAndStoreReports(
   }
 
   if (reportsRead === 0 && outcome.errors.length === 0) {
-    outcome.errors.push({ code: 'no-report', message: 'No aggregate report found', document: name });
+    outcome.errors.push({
+      code: 'no-report',
+      message: 'No aggregate report found',
+      document: name,
+    });
   }
   if (reportsRead === 0) outcome.status = 'quarantined';
   else if (outcome.errors.length > 0) outcome.status = 'partial';
@@ -251,8 +261,9 @@ async function storeReport(
   client: pg.PoolClient,
   rawInputId: number,
   document: string,
-  events: AsyncGenerator<ReportEvent>,
+  part: { events: AsyncGenerator<ReportEvent>; warnings: string[] },
 ): Promise<(StoredReport & { reportId: string }) | 'duplicate'> {
+  const { events } = part;
   let report: (StoredReport & { reportId: string }) | null = null;
 
   for await (const event of events) {
@@ -271,7 +282,7 @@ async function storeReport(
   }
 
   if (!report) throw new Error(`Report reader ended without a header in ${document}`);
-  await saveReportTotals(client, report);
+  await saveReportTotals(client, report, part.warnings);
   return report;
 }
 

@@ -15,8 +15,7 @@ import { elementToJson, localName, type XmlElement } from './xml-tree.js';
 
 /** What the streaming reader emits: the header once, then records in batches. */
 export type ReportEvent =
-  | { kind: 'header'; header: ReportHeader }
-  | { kind: 'records'; records: ReportRecord[] };
+  { kind: 'header'; header: ReportHeader } | { kind: 'records'; records: ReportRecord[] };
 
 const RECORD_BATCH_SIZE = 2000;
 const KNOWN_TOP_LEVEL = new Set(['version', 'report_metadata', 'policy_published', 'record']);
@@ -87,7 +86,9 @@ class ReportReader {
         this.context,
       );
     });
-    this.parser.on('opentag', (tag) => this.openElement(tag.name, tag.attributes as Record<string, string>));
+    this.parser.on('opentag', (tag) =>
+      this.openElement(tag.name, tag.attributes as Record<string, string>),
+    );
     this.parser.on('closetag', () => this.closeElement());
     this.parser.on('text', (text) => this.addText(text));
     this.parser.on('cdata', (text) => this.addText(text));
@@ -274,7 +275,10 @@ class ReportReader {
   }
 }
 
-function namespaceOfPrefix(qualifiedName: string, attributes: Record<string, string>): string | null {
+function namespaceOfPrefix(
+  qualifiedName: string,
+  attributes: Record<string, string>,
+): string | null {
   const colon = qualifiedName.indexOf(':');
   if (colon === -1) return null;
   return attributes[`xmlns:${qualifiedName.slice(0, colon)}`] ?? null;

@@ -28,7 +28,10 @@ export function sniffContent(bytes: Buffer): ContentKind {
     return 'xml';
   }
 
-  const head = bytes.subarray(0, SNIFF_BYTES).toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '');
+  const head = bytes
+    .subarray(0, SNIFF_BYTES)
+    .toString('latin1')
+    .replace(/^\ufeff|^\xef\xbb\xbf/, '');
   const trimmed = head.trimStart();
   if (trimmed.startsWith('<')) return 'xml';
   if (head.startsWith('From ')) return 'mbox';
@@ -45,7 +48,8 @@ function describeContent(bytes: Buffer): string {
   if (bytes.subarray(0, 4).toString('latin1') === '%PDF') return 'a PDF document';
   if (bytes.length === 0) return 'empty';
   const head = bytes.subarray(0, 16).toString('latin1');
-  if (/^[\x20-\x7e\s]*$/.test(head)) return `text starting ${JSON.stringify(head.trim().slice(0, 16))}`;
+  if (/^[\x20-\x7e\s]*$/.test(head))
+    return `text starting ${JSON.stringify(head.trim().slice(0, 16))}`;
   return `binary data starting 0x${bytes.subarray(0, 4).toString('hex')}`;
 }
 
@@ -90,9 +94,17 @@ class Extractor {
     private readonly warn: (message: string) => void,
   ) {}
 
-  async *fromBytes(bytes: Buffer, path: DocumentPath, depth: number): AsyncGenerator<ExtractedPart> {
+  async *fromBytes(
+    bytes: Buffer,
+    path: DocumentPath,
+    depth: number,
+  ): AsyncGenerator<ExtractedPart> {
     if (depth > this.limits.maxContainerDepth) {
-      yield failure('nesting-too-deep', `Containers nested deeper than ${this.limits.maxContainerDepth}`, path);
+      yield failure(
+        'nesting-too-deep',
+        `Containers nested deeper than ${this.limits.maxContainerDepth}`,
+        path,
+      );
       return;
     }
     try {
@@ -116,7 +128,11 @@ class Extractor {
           yield* this.fromMbox(bytes, path, depth);
           return;
         case 'unknown':
-          yield failure('unknown-format', `Not XML, gzip, zip or e-mail: ${describeContent(bytes)}`, path);
+          yield failure(
+            'unknown-format',
+            `Not XML, gzip, zip or e-mail: ${describeContent(bytes)}`,
+            path,
+          );
       }
     } catch (error) {
       if (error instanceof ReportError) yield { kind: 'error', error };
@@ -162,7 +178,11 @@ class Extractor {
     }
     if (kind === 'unknown') {
       await chunks.return(undefined);
-      yield failure('unknown-format', `Not a report: the content is ${describeContent(first)}`, path);
+      yield failure(
+        'unknown-format',
+        `Not a report: the content is ${describeContent(first)}`,
+        path,
+      );
       return;
     }
 
@@ -179,13 +199,31 @@ class Extractor {
     yield* this.fromBytes(Buffer.concat(parts), path, depth + 1);
   }
 
-  private async *fromEmail(bytes: Buffer, path: DocumentPath, depth: number): AsyncGenerator<ExtractedPart> {
+  private async *fromEmail(
+    bytes: Buffer,
+    path: DocumentPath,
+    depth: number,
+  ): AsyncGenerator<ExtractedPart> {
     let mail;
     try {
-      mail = await simpleParser(bytes, { skipHtmlToText: true, skipTextLinks: true, skipTextToHtml: true });
+      mail = await simpleParser(bytes, {
+        skipHtmlToText: true,
+        skipTextLinks: true,
+        skipTextToHtml: true,
+      });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       yield failure('bad-email', `Unreadable e-mail message: ${message}`, path);
+      return;
+    }
+
+    // Counted before reading any, so that an input over the cap is rejected as a whole.
+    if (this.attachments + mail.attachments.length > this.limits.maxAttachments) {
+      yield failure(
+        'too-many-attachments',
+        `${mail.attachments.length} attachments, more than the limit of ${this.limits.maxAttachments}`,
+        path,
+      );
       return;
     }
 
@@ -205,14 +243,26 @@ class Extractor {
     const inline = typeof mail.text === 'string' ? extractInlineReport(mail.text) : null;
     if (inline) {
       found = true;
-      yield { kind: 'xml', path: [...path, 'message body'], chunks: slices(Buffer.from(inline, 'utf8')) };
+      yield {
+        kind: 'xml',
+        path: [...path, 'message body'],
+        chunks: slices(Buffer.from(inline, 'utf8')),
+      };
     }
     if (!found) {
-      yield failure('no-report', 'The message has no report attachment and no report in its body', path);
+      yield failure(
+        'no-report',
+        'The message has no report attachment and no report in its body',
+        path,
+      );
     }
   }
 
-  private async *fromMbox(bytes: Buffer, path: DocumentPath, depth: number): AsyncGenerator<ExtractedPart> {
+  private async *fromMbox(
+    bytes: Buffer,
+    path: DocumentPath,
+    depth: number,
+  ): AsyncGenerator<ExtractedPart> {
     const text = bytes.toString('latin1');
     const starts = [0];
     for (const match of text.matchAll(/\nFrom /g)) starts.push(match.index + 1);
@@ -251,7 +301,8 @@ export function extractInlineReport(text: string): string | null {
   const from = declaration !== -1 ? declaration : start;
   const close = /<\/(?:\w+:)?feedback\s*>/g;
   let end = -1;
-  for (const match of text.slice(start).matchAll(close)) end = start + match.index + match[0].length;
+  for (const match of text.slice(start).matchAll(close))
+    end = start + match.index + match[0].length;
   return text.slice(from, end === -1 ? text.length : end);
 }
 

@@ -61,22 +61,34 @@ export async function* gunzipChunks(
     } catch (error) {
       if (error instanceof ReportError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new ReportError('bad-gzip', `Corrupt gzip data: ${message}`, { document, cause: error });
+      throw new ReportError('bad-gzip', `Corrupt gzip data: ${message}`, {
+        document,
+        cause: error,
+      });
     } finally {
       inflate.destroy();
     }
 
     const trailer = dataStart + inflate.bytesWritten;
     if (trailer + 8 > bytes.length) {
-      throw new ReportError('bad-gzip', 'Truncated gzip data: the trailer is missing', { document });
+      throw new ReportError('bad-gzip', 'Truncated gzip data: the trailer is missing', {
+        document,
+      });
     }
-    if (bytes.readUInt32LE(trailer) !== crc || bytes.readUInt32LE(trailer + 4) !== memberSize % 2 ** 32) {
-      throw new ReportError('bad-gzip', 'Gzip checksum mismatch: the data is corrupt', { document });
+    if (
+      bytes.readUInt32LE(trailer) !== crc ||
+      bytes.readUInt32LE(trailer + 4) !== memberSize % 2 ** 32
+    ) {
+      throw new ReportError('bad-gzip', 'Gzip checksum mismatch: the data is corrupt', {
+        document,
+      });
     }
 
     memberStart = trailer + 8;
     if (memberStart < bytes.length && !isGzip(bytes.subarray(memberStart))) {
-      warn(`Ignored ${bytes.length - memberStart} bytes after the gzip data in ${document.join(' › ')}`);
+      warn(
+        `Ignored ${bytes.length - memberStart} bytes after the gzip data in ${document.join(' › ')}`,
+      );
       break;
     }
   }

@@ -25,16 +25,17 @@ export async function* readInput(
   name: string,
   limits: ParseLimits = DEFAULT_LIMITS,
 ): AsyncGenerator<InputPart> {
-  const inputWarnings: string[] = [];
-  const warn = (message: string) => inputWarnings.push(message);
+  // Container warnings (bytes after gzip data) arise while a document streams, so they go to
+  // the report being read at that moment.
+  let warnings: string[] = [];
+  const warn = (message: string) => warnings.push(message);
 
   for await (const part of extractDocuments(bytes, name, limits, warn)) {
     if (part.kind === 'error') {
       yield part;
       continue;
     }
-    // Warnings from containers so far (trailing gzip bytes) belong to the next report read.
-    const warnings = inputWarnings.splice(0);
+    warnings = [];
     const text = decodeXml(part.chunks, part.path, (message) => warnings.push(message));
     yield {
       kind: 'report',

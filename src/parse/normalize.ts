@@ -10,7 +10,13 @@ import type {
   SpfAuthResult,
 } from '../domain/report.js';
 import { ReportError, type DocumentPath } from './errors.js';
-import { childText, childrenNamed, firstChild, unknownChildren, type XmlElement } from './xml-tree.js';
+import {
+  childText,
+  childrenNamed,
+  firstChild,
+  unknownChildren,
+  type XmlElement,
+} from './xml-tree.js';
 
 /** Where the values being normalized come from, for error messages and warnings. */
 export interface NormalizeContext {
@@ -136,7 +142,8 @@ export function normalizeMetadata(
 
   // KDDI sends the misspelled <data_range>; the content is the same.
   const dateRange = firstChild(element, 'date_range', 'data_range');
-  if (!dateRange) throw new ReportError('missing-field', 'Missing report_metadata/date_range', context);
+  if (!dateRange)
+    throw new ReportError('missing-field', 'Missing report_metadata/date_range', context);
   const beginText = requireText(dateRange, 'begin', 'date_range/begin', context);
   const endText = requireText(dateRange, 'end', 'date_range/end', context);
   const dateBegin = parseTimestamp(beginText, 'date_range/begin', context);
@@ -161,7 +168,9 @@ export function normalizeMetadata(
   };
 }
 
-export function metadataExtensions(element: XmlElement | undefined): Record<string, unknown> | null {
+export function metadataExtensions(
+  element: XmlElement | undefined,
+): Record<string, unknown> | null {
   return element ? unknownChildren(element, KNOWN_METADATA) : null;
 }
 

@@ -38,6 +38,15 @@ export async function* readZipEntries(
 ): AsyncGenerator<ZipEntry> {
   const zip = await openZip(bytes, document);
   try {
+    // The central directory's count includes folders and metadata entries, which are skipped
+    // below; twice the limit leaves room for them while stopping absurd archives up front.
+    if (zip.entryCount > limits.maxAttachments * 2) {
+      throw new ReportError(
+        'too-many-attachments',
+        `${zip.entryCount} entries in the zip archive, more than the limit of ${limits.maxAttachments}`,
+        { document },
+      );
+    }
     let index = 0;
     for (;;) {
       const entry = await nextEntry(zip, document);
@@ -114,7 +123,9 @@ async function* readEntry(
   const stream = await new Promise<Readable>((resolve, reject) => {
     zip.openReadStream(entry, (error, readStream) => {
       if (error || !readStream) {
-        reject(new ReportError('bad-zip', `Cannot read zip entry: ${error?.message}`, { document }));
+        reject(
+          new ReportError('bad-zip', `Cannot read zip entry: ${error?.message}`, { document }),
+        );
       } else resolve(readStream);
     });
   });

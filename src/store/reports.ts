@@ -28,7 +28,8 @@ const INSERT_RECORDS = `
     )`;
 
 const UPDATE_REPORT_TOTALS = `
-  UPDATE reports SET record_count = $2, message_count = $3, pass_count = $4 WHERE id = $1`;
+  UPDATE reports SET record_count = $2, message_count = $3, pass_count = $4, warnings = $5
+   WHERE id = $1`;
 
 const FIND_SAME_REPORT_ID = `
   SELECT count(*)::int AS n FROM reports WHERE reporter_org = $1 AND report_id = $2`;
@@ -171,11 +172,17 @@ export async function saveRecords(
   ]);
 }
 
-export async function saveReportTotals(client: pg.PoolClient, report: StoredReport): Promise<void> {
+/** Stores the totals counted while the records streamed in, and warnings raised meanwhile. */
+export async function saveReportTotals(
+  client: pg.PoolClient,
+  report: StoredReport,
+  warnings: string[],
+): Promise<void> {
   await client.query(UPDATE_REPORT_TOTALS, [
     report.id,
     report.recordCount,
     report.messageCount,
     report.passCount,
+    warnings,
   ]);
 }
