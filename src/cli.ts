@@ -5,6 +5,7 @@ import { createLogger } from './log.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runExport } from './commands/export.js';
 import { runImport } from './commands/import.js';
+import { runPollOnce } from './commands/poll.js';
 import { runReprocess } from './commands/reprocess.js';
 import { runServe } from './commands/serve.js';
 
@@ -71,6 +72,12 @@ program
   )
   .argument('<paths...>', 'files or folders, read recursively')
   .action((paths: string[]) => withRuntime((runtime) => runImport(runtime, paths)));
+
+program
+  .command('poll')
+  .description('drain the configured IMAP mailbox')
+  .requiredOption('--once', 'drain once and exit (the serve command polls continuously)')
+  .action(() => withRuntime((runtime) => runPollOnce(runtime)));
 
 program
   .command('export')

@@ -20,6 +20,8 @@ export interface ImportSummary {
   partial: number;
   /** Inputs another process was reading at the same moment; they are done by that process. */
   claimedElsewhere: number;
+  /** Files left unread because the import was stopped. */
+  notRead: number;
   rejections: Array<{ input: string; code: string; message: string }>;
 }
 
@@ -36,6 +38,7 @@ export function emptySummary(): ImportSummary {
     quarantined: 0,
     partial: 0,
     claimedElsewhere: 0,
+    notRead: 0,
     rejections: [],
   };
 }
@@ -83,9 +86,15 @@ export async function importFiles(
   context: IngestContext,
   files: string[],
   onProgress: (done: number, file: string) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<ImportSummary> {
   const summary = emptySummary();
   for (const [index, file] of files.entries()) {
+    // Stop between files: the file in hand is always finished or rolled back as a whole.
+    if (signal?.aborted) {
+      summary.notRead = files.length - index;
+      break;
+    }
     const size = (await fs.stat(file)).size;
     if (size > context.limits.maxInputBytes) {
       summary.inputs += 1;
@@ -122,6 +131,9 @@ export function formatSummary(summary: ImportSummary): string {
     `Quarantined inputs:  ${summary.quarantined}`,
     `Partly read inputs:  ${summary.partial}`,
   ];
+  if (summary.notRead > 0) {
+    lines.push(`Stopped early:       ${summary.notRead} files not read`);
+  }
   if (summary.claimedElsewhere > 0) {
     lines.push(`Read by another instance: ${summary.claimedElsewhere}`);
   }
