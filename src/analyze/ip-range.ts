@@ -36,9 +36,12 @@ function toIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6): IpAddress {
 export function parseIpAddress(text: string | null | undefined): IpAddress | null {
   if (text == null) return null;
   const trimmed = text.trim();
+  // Test IPv6 first: ipaddr.js 2.x spends about 15 µs rejecting an IPv6 text as IPv4.
+  if (trimmed.includes(':')) {
+    return ipaddr.IPv6.isValid(trimmed) ? toIpAddress(ipaddr.IPv6.parse(trimmed)) : null;
+  }
   // ipaddr.js also reads shorthand such as `127.1` or hex octets, which no report contains.
   if (ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return toIpAddress(ipaddr.IPv4.parse(trimmed));
-  if (ipaddr.IPv6.isValid(trimmed)) return toIpAddress(ipaddr.IPv6.parse(trimmed));
   return null;
 }
 
