@@ -28,7 +28,7 @@ import { networkOf, parseIpAddress, parseIpRange, type IpAddress } from './ip-ra
 import { domainOfAddress, normalizeDomain } from './org-domain.js';
 import { findProvider, type ProviderMatch } from './providers.js';
 
-/** What attribution knows about one sending source. */
+/** The evidence about one sending source that attribution uses. */
 export interface SourceEvidence {
   ip: string | null;
   /** Reverse DNS name, only when forward-confirmed; null otherwise. */
@@ -39,13 +39,13 @@ export interface SourceEvidence {
   spf: readonly Pick<SpfAuthResult, 'domain' | 'result'>[];
 }
 
-/** How sure attribution is. */
+/** The certainty of an attribution. */
 export type Confidence = 'high' | 'medium' | 'low';
 
 /** The catalog rule kinds, as written in the file. */
 export type RuleKind = 'ip' | 'dkim' | 'spf' | 'ptr' | 'provider' | 'header_from';
 
-/** The owner of a source: one catalog service, a known provider, or nobody. */
+/** The owner of a source: one catalog service, a known provider, or none (unattributed). */
 export type Attribution =
   | {
       kind: 'service';
@@ -349,8 +349,9 @@ function pickBest(hits: RuleHit[]): RuleHit | null {
 
 function providerAttribution(match: ProviderMatch): Attribution {
   const authenticated = match.evidence.filter((evidence) => evidence !== 'envelope-from');
-  const confidence: Confidence =
-    authenticated.length === 0 ? 'low' : match.evidence.length >= 2 ? 'high' : 'medium';
+  let confidence: Confidence = 'medium';
+  if (authenticated.length === 0) confidence = 'low';
+  else if (match.evidence.length >= 2) confidence = 'high';
   const details = match.evidence.map((evidence) => {
     const value = match.matched[evidence];
     return evidence === 'dkim' ? `dkim d=${value}` : `${evidence} ${value}`;
@@ -375,7 +376,7 @@ export function compileCatalog(catalog: ServiceCatalog): CatalogMatcher {
 }
 
 /**
- * Attributes a source to exactly one catalog service, a known provider, or nobody, with the
+ * Attributes a source to exactly one catalog service, a known provider, or none, with the
  * rule that matched and a confidence. Given a plain catalog, compiles it once and reuses the
  * result for that object, so a catalog must not be changed in place after its first use.
  */
