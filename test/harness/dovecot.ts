@@ -1,7 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +34,14 @@ export interface DovecotServer {
   stop(): Promise<void>;
 }
 
+export interface DovecotOptions {
+  /**
+   * Capabilities announced after login, replacing Dovecot's own list (`imap_capability`), for
+   * example to test a client against a server without IDLE or MOVE.
+   */
+  imapCapability?: string;
+}
+
 /** Raised when Dovecot is not installed, so a test can skip outside CI and fail in CI. */
 export class DovecotMissingError extends Error {
   readonly code = 'dovecot-missing';
@@ -36,7 +54,7 @@ export class DovecotMissingError extends Error {
   }
 }
 
-/** Whether the Dovecot binary is installed on this machine. */
+/** Checks whether the Dovecot binary is installed on this machine. */
 export function isDovecotInstalled(): boolean {
   return existsSync(DOVECOT_BINARY);
 }
@@ -56,12 +74,14 @@ const LOGIN_SYSTEM_USER = 'dovenull';
  * @throws DovecotMissingError when Dovecot is not installed
  * @throws Error with the tail of Dovecot's log when it does not accept connections within 5 s
  */
-export async function startDovecot(): Promise<DovecotServer> {
+export async function startDovecot(options: DovecotOptions = {}): Promise<DovecotServer> {
   if (!isDovecotInstalled()) {
     throw new DovecotMissingError();
   }
   if (userInfo().uid !== 0) {
-    throw new Error('Dovecot test server needs root: its master switches to the dovecot and dovenull users');
+    throw new Error(
+      'Dovecot test server needs root: its master switches to the dovecot and dovenull users',
+    );
   }
 
   const { uid, gid } = await lookUpSystemUser(MAIL_SYSTEM_USER);
@@ -88,8 +108,12 @@ export async function startDovecot(): Promise<DovecotServer> {
   // so a failed start is retried on a new port.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await findFreePort();
+    const greeting = `dmarc-lens test IMAP ${randomBytes(6).toString('hex')} ready`;
     const configPath = join(root, 'dovecot.conf');
-    await writeFile(configPath, renderConfig({ root, port, uid, gid }));
+    await writeFile(
+      configPath,
+      renderConfig({ root, port, uid, gid, greeting, imapCapability: options.imapCapability }),
+    );
     await rm(logPath, { force: true });
 
     const child = spawn(DOVECOT_BINARY, ['-F', '-c', configPath], {
@@ -100,7 +124,7 @@ export async function startDovecot(): Promise<DovecotServer> {
     child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
 
     try {
-      await waitForPort(port, child, STARTUP_TIMEOUT_MS);
+      await waitForGreeting(port, greeting, child, STARTUP_TIMEOUT_MS);
     } catch (err) {
       await killAndWait(child);
       const log = await readLogTail(logPath);
@@ -143,11 +167,13 @@ interface ConfigValues {
   port: number;
   uid: number;
   gid: number;
+  greeting: string;
+  imapCapability?: string;
 }
 
-function renderConfig({ root, port, uid, gid }: ConfigValues): string {
+function renderConfig({ root, port, uid, gid, greeting, imapCapability }: ConfigValues): string {
   // Written for Dovecot 2.3 (Debian 12 ships 2.3.19). Plaintext LOGIN without TLS is allowed
-  // because the instance only listens on loopback and holds test mail.
+  // because the instance only listens on loopback and contains test mail.
   return `protocols = imap
 listen = 127.0.0.1
 base_dir = ${root}/run
@@ -156,6 +182,7 @@ log_path = ${root}/dovecot.log
 info_log_path = ${root}/dovecot.log
 debug_log_path = ${root}/dovecot.log
 instance_name = dovecot-test-${port}
+login_greeting = ${greeting}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -169,6 +196,7 @@ mail_location = maildir:${root}/mail/%u
 mail_max_userip_connections = 100
 verbose_proctitle = yes
 mailbox_idle_check_interval = 1 secs
+${imapCapability ? `imap_capability = ${imapCapability}` : ''}
 
 passdb {
   driver = passwd-file
@@ -178,6 +206,14 @@ passdb {
 userdb {
   driver = static
   args = uid=${uid} gid=${gid} home=${root}/mail/%u
+}
+
+# Failed logins in tests would otherwise slow every later login from 127.0.0.1 by up to 15 s.
+auth_failure_delay = 0 secs
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 
 service imap-login {
@@ -217,7 +253,12 @@ async function findFreePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitForGreeting(
+  port: number,
+  token: string,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
@@ -228,22 +269,33 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
     if (exited) {
       throw new Error(`Dovecot ${exited}`);
     }
-    if (await canConnect(port)) {
+    if (await receivesGreeting(port, token)) {
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for the port to accept connections`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for the IMAP greeting`);
 }
 
-function canConnect(port: number): Promise<boolean> {
+// Another process may have taken the port after findFreePort() released it, so only a greeting
+// that contains this instance's own token counts.
+function receivesGreeting(port: number, token: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
+    let received = '';
+    const finish = (result: boolean) => {
       socket.destroy();
-      resolve(true);
+      resolve(result);
+    };
+    socket.setTimeout(1000, () => finish(false));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\n')) {
+        finish(received.includes(token));
+      }
     });
-    socket.once('error', () => resolve(false));
+    socket.once('error', () => finish(false));
+    socket.once('end', () => finish(false));
   });
 }
 
@@ -307,8 +359,8 @@ export async function findImapPids(server: DovecotServer): Promise<number[]> {
 
 /**
  * Finds the pid of the `imap` process serving the client connection whose local TCP port is
- * `clientPort`. Dovecot hands the accepted socket from imap-login to the imap process, so that
- * process holds the socket: it is found by matching the socket inode from /proc/net/tcp.
+ * `clientPort`. Dovecot passes the accepted socket from imap-login to the imap process, so the
+ * imap process that has the socket inode listed in /proc/net/tcp for that port is the one.
  */
 export async function findImapPidForClient(
   server: DovecotServer,
