@@ -28,7 +28,13 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
     config,
     log,
     db,
-    ingest: { pool: db.pool, log, limits: config.limits, ownedDomains: config.ownedDomains },
+    ingest: {
+      pool: db.pool,
+      log,
+      limits: config.limits,
+      ownedDomains: config.ownedDomains,
+      useCopy: !db.embedded,
+    },
     close: () => db.close(),
   };
 }

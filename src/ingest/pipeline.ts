@@ -14,9 +14,10 @@ import {
 } from '../store/raw-inputs.js';
 import {
   isReportIdReused,
-  saveRecords,
+  openRecordWriter,
   saveReportHeader,
   saveReportTotals,
+  type RecordWriter,
   type StoredReport,
 } from '../store/reports.js';
 
@@ -26,6 +27,8 @@ export interface IngestContext {
   limits: ParseLimits;
   /** DOMAINS: reports about other domains are stored as foreign. Empty accepts everything. */
   ownedDomains: readonly string[];
+  /** Write records with COPY; false on the embedded database, whose socket lacks COPY. */
+  useCopy: boolean;
 }
 
 export interface IngestOutcome {
@@ -265,23 +268,31 @@ async function storeReport(
 ): Promise<(StoredReport & { reportId: string }) | 'duplicate'> {
   const { events } = part;
   let report: (StoredReport & { reportId: string }) | null = null;
+  let writer: RecordWriter | null = null;
 
-  for await (const event of events) {
-    if (event.kind === 'header') {
-      const isForeign = !isOwnedDomain(event.header.policy.domain, context.ownedDomains);
-      const saved = await saveReportHeader(client, rawInputId, document, event.header, isForeign);
-      // The same report is already stored: stop reading, since nothing of it will be kept.
-      if (!saved) {
-        await events.return(undefined);
-        return 'duplicate';
+  try {
+    for await (const event of events) {
+      if (event.kind === 'header') {
+        const isForeign = !isOwnedDomain(event.header.policy.domain, context.ownedDomains);
+        const saved = await saveReportHeader(client, rawInputId, document, event.header, isForeign);
+        // The same report is already stored: stop reading, since nothing of it will be kept.
+        if (!saved) {
+          await events.return(undefined);
+          return 'duplicate';
+        }
+        report = { ...saved, reportId: event.header.metadata.reportId };
+        writer = openRecordWriter(client, report, context.useCopy);
+        continue;
       }
-      report = { ...saved, reportId: event.header.metadata.reportId };
-      continue;
+      await writer!.write(event.records);
     }
-    await saveRecords(client, report!, event.records);
-  }
 
-  if (!report) throw new Error(`Report reader ended without a header in ${document}`);
+    if (!report || !writer) throw new Error(`Report reader ended without a header in ${document}`);
+    await writer.finish();
+  } catch (error) {
+    await writer?.abort();
+    throw error;
+  }
   await saveReportTotals(client, report, part.warnings);
   return report;
 }

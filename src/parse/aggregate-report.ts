@@ -7,10 +7,10 @@ import {
   metadataExtensions,
   normalizeMetadata,
   normalizePolicy,
-  normalizeRecord,
   policyExtensions,
   type NormalizeContext,
 } from './normalize.js';
+import { RecordReader } from './record-reader.js';
 import { elementToJson, localName, type XmlElement } from './xml-tree.js';
 
 /** What the streaming reader emits: the header once, then records in batches. */
@@ -72,6 +72,10 @@ class ReportReader {
   private namespace: string | null = null;
   private rootSeen = false;
   private closed = false;
+  private readonly recordReader: RecordReader;
+  /** Depth of the open elements: 1 inside <feedback>, 2 inside one of its children. */
+  private depth = 0;
+  private inRecord = false;
 
   constructor(
     private readonly document: DocumentPath,
@@ -79,6 +83,7 @@ class ReportReader {
     warnings: string[],
   ) {
     this.context = { document, reportId: null, reporter: null, warnings };
+    this.recordReader = new RecordReader(limits.maxValueLength, this.context);
     this.parser.on('doctype', () => {
       throw new ReportError(
         'xml-doctype',
@@ -131,20 +136,7 @@ class ReportReader {
 
   private openElement(qualifiedName: string, attributes: Record<string, string>): void {
     const name = localName(qualifiedName);
-    const depth = this.stack.length;
-
-    if (depth === 0) {
-      if (this.rootSeen) return;
-      this.rootSeen = true;
-      if (name !== 'feedback') {
-        throw new ReportError(
-          'not-aggregate-report',
-          `Root element is <${qualifiedName}>, expected <feedback>`,
-          this.context,
-        );
-      }
-      this.namespace = attributes['xmlns'] ?? namespaceOfPrefix(qualifiedName, attributes);
-    }
+    const depth = this.depth;
     if (depth >= this.limits.maxXmlDepth) {
       throw new ReportError(
         'xml-too-deep',
@@ -152,11 +144,43 @@ class ReportReader {
         this.context,
       );
     }
-    if (depth === 1 && name === 'record') this.startRecord();
+    this.depth += 1;
 
-    const keptAttributes = depth === 0 ? null : attributesOrNull(attributes, this);
-    const element: XmlElement = { name, attributes: keptAttributes, text: '', children: [] };
+    if (this.inRecord) {
+      this.recordReader.open(name, attributesOrNull(attributes, this));
+      return;
+    }
+    if (depth === 0) {
+      this.openRoot(qualifiedName, name, attributes);
+      return;
+    }
+    if (depth === 1 && name === 'record') {
+      this.startRecord();
+      this.inRecord = true;
+      this.recordReader.start();
+      return;
+    }
+
+    const element: XmlElement = {
+      name,
+      attributes: attributesOrNull(attributes, this),
+      text: '',
+      children: [],
+    };
     this.stack.push(element);
+  }
+
+  private openRoot(qualifiedName: string, name: string, attributes: Record<string, string>): void {
+    if (this.rootSeen) return;
+    this.rootSeen = true;
+    if (name !== 'feedback') {
+      throw new ReportError(
+        'not-aggregate-report',
+        `Root element is <${qualifiedName}>, expected <feedback>`,
+        this.context,
+      );
+    }
+    this.namespace = attributes['xmlns'] ?? namespaceOfPrefix(qualifiedName, attributes);
   }
 
   checkValueLength(value: string, what: string): void {
@@ -170,28 +194,35 @@ class ReportReader {
   }
 
   private addText(text: string): void {
-    const element = this.stack[this.stack.length - 1];
+    if (this.inRecord) {
+      this.recordReader.addText(text);
+      return;
+    }
     // Text outside the root, or directly inside <feedback>, is only whitespace in real reports.
-    if (!element || this.stack.length === 1) return;
+    const element = this.stack[this.stack.length - 1];
+    if (!element) return;
     element.text += text;
     this.checkValueLength(element.text, `Text of <${element.name}>`);
   }
 
   private closeElement(): void {
-    const element = this.stack.pop();
-    if (!element) return;
-    const depth = this.stack.length;
-
-    if (depth === 0) {
+    this.depth -= 1;
+    if (this.inRecord) {
+      if (this.recordReader.close()) {
+        this.inRecord = false;
+        this.finishRecord();
+      }
+      return;
+    }
+    if (this.depth === 0) {
       this.finish();
       return;
     }
-    if (depth === 1) {
-      if (element.name === 'record') this.finishRecord(element);
-      else this.topLevel.push(element);
-      return;
-    }
-    this.stack[depth - 1].children.push(element);
+
+    const element = this.stack.pop()!;
+    const parent = this.stack[this.stack.length - 1];
+    if (parent) parent.children.push(element);
+    else this.topLevel.push(element);
   }
 
   private startRecord(): void {
@@ -211,8 +242,8 @@ class ReportReader {
     }
   }
 
-  private finishRecord(element: XmlElement): void {
-    this.batch.push(normalizeRecord(element, this.recordCount, this.context));
+  private finishRecord(): void {
+    this.batch.push(this.recordReader.finish(this.recordCount));
     if (this.header && this.batch.length >= RECORD_BATCH_SIZE) this.flushRecords();
   }
 
@@ -289,7 +320,8 @@ function attributesOrNull(
   reader: ReportReader,
 ): Record<string, string> | null {
   let kept: Record<string, string> | null = null;
-  for (const [name, value] of Object.entries(attributes)) {
+  for (const name in attributes) {
+    const value = attributes[name];
     // Namespace declarations say nothing about the data.
     if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
     reader.checkValueLength(value, `Attribute ${name}`);

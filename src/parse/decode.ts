@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 import { ReportError, type DocumentPath } from './errors.js';
 
 const SNIFF_BYTES = 1024;
@@ -77,7 +79,8 @@ export async function* decodeXml(
       chunk = chunk.subarray(bomLength);
       offset = bomLength;
     }
-    if (strictUtf8 && !warned) {
+    // isUtf8 runs in native code; the byte-by-byte search only runs once something is wrong.
+    if (strictUtf8 && !warned && !isUtf8(chunk)) {
       // A multi-byte character cut by a chunk boundary is not an error: skip its tail here
       // and ignore an unfinished sequence at the end.
       let start = 0;

@@ -26,8 +26,8 @@ export interface ParseLimits {
 }
 
 export const DEFAULT_LIMITS: ParseLimits = {
-  maxInputBytes: 64 * 1024 * 1024,
-  maxDecompressedBytes: 512 * 1024 * 1024,
+  maxInputBytes: 256 * 1024 * 1024,
+  maxDecompressedBytes: 1024 * 1024 * 1024,
   maxCompressionRatio: 200,
   maxAttachments: 50,
   maxContainerDepth: 4,

@@ -1,14 +1,7 @@
-import ipaddr from 'ipaddr.js';
+import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 
-import type {
-  DkimAuthResult,
-  PolicyOverrideReason,
-  PolicyPublished,
-  ReportMetadata,
-  ReportRecord,
-  SpfAuthResult,
-} from '../domain/report.js';
+import type { PolicyPublished, ReportMetadata } from '../domain/report.js';
 import { ReportError, type DocumentPath } from './errors.js';
 import {
   childText,
@@ -52,11 +45,6 @@ const KNOWN_POLICY = new Set([
   'testing',
   'discovery_method',
 ]);
-const KNOWN_RECORD = new Set(['row', 'identifiers', 'identities', 'auth_results']);
-const KNOWN_ROW = new Set(['source_ip', 'count', 'policy_evaluated']);
-const KNOWN_POLICY_EVALUATED = new Set(['disposition', 'dkim', 'spf', 'reason']);
-const KNOWN_IDENTIFIERS = new Set(['header_from', 'envelope_from', 'envelope_to']);
-const KNOWN_AUTH_RESULTS = new Set(['dkim', 'spf']);
 
 /** Lower-cases a domain, drops a trailing dot and converts IDNs to their ASCII form. */
 export function normalizeDomain(value: string | null): string | null {
@@ -77,23 +65,22 @@ export function normalizeKeyword(value: string | null): string | null {
 }
 
 /**
- * Normalizes an IP address: IPv6 in its compressed lower-case form, IPv4-mapped IPv6
- * addresses as plain IPv4.
+ * Normalizes an IP address: IPv6 in its compressed lower-case form (RFC 5952), IPv4-mapped
+ * IPv6 addresses as plain IPv4. Node's URL parser does the IPv6 canonicalization.
  * @throws ReportError `invalid-value` when the text is not an IP address
  */
 export function normalizeIp(value: string, context: NormalizeContext): string {
   const text = value.trim();
-  if (!ipaddr.isValid(text)) {
-    throw new ReportError('invalid-value', `Invalid source_ip ${JSON.stringify(text)}`, context);
+  if (isIPv4(text)) return text;
+  if (isIPv6(text) && !text.includes('%')) {
+    const host = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+    if (!mapped) return host;
+    const high = parseInt(mapped[1], 16);
+    const low = parseInt(mapped[2], 16);
+    return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
   }
-  const address = ipaddr.parse(text);
-  if (address.kind() === 'ipv6') {
-    const v6 = address as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
-    return v6.toString();
-  }
-  // ipaddr.js also accepts legacy forms such as `0x7f.1`; print the dotted quad.
-  return address.toString();
+  throw new ReportError('invalid-value', `Invalid source_ip ${JSON.stringify(text)}`, context);
 }
 
 /** Parses a Unix timestamp in seconds or milliseconds. */
@@ -210,109 +197,5 @@ export function normalizePolicy(
     fo: childText(element, 'fo'),
     testing: normalizeKeyword(childText(element, 'testing')),
     discoveryMethod: normalizeKeyword(childText(element, 'discovery_method')),
-  };
-}
-
-function parseCount(value: string | null, index: number, context: NormalizeContext): number {
-  if (value === null) {
-    throw new ReportError('missing-field', `Missing row/count in record ${index}`, context);
-  }
-  const count = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(count) || count > 2 ** 31 - 1) {
-    throw new ReportError(
-      'invalid-value',
-      `Invalid row/count ${JSON.stringify(value)} in record ${index}, expected a whole number`,
-      context,
-    );
-  }
-  return count;
-}
-
-function mergeExtensions(
-  target: Record<string, unknown> | null,
-  prefix: string,
-  extra: Record<string, unknown> | null,
-): Record<string, unknown> | null {
-  if (!extra) return target;
-  const merged = target ?? {};
-  for (const [name, value] of Object.entries(extra)) merged[`${prefix}${name}`] = value;
-  return merged;
-}
-
-/**
- * Normalizes one `<record>`. `index` counts records from 1 for messages.
- * @throws ReportError when the source address or the count is unusable
- */
-export function normalizeRecord(
-  record: XmlElement,
-  index: number,
-  context: NormalizeContext,
-): ReportRecord {
-  const row = firstChild(record, 'row');
-  const evaluated = row ? firstChild(row, 'policy_evaluated') : undefined;
-  // The pre-RFC draft called <identifiers> <identities>.
-  const identifiers = firstChild(record, 'identifiers', 'identities');
-  const authResults = firstChild(record, 'auth_results');
-
-  const sourceIpText = childText(row, 'source_ip');
-  const sourceIp = sourceIpText === null ? null : normalizeIp(sourceIpText, context);
-  const count = parseCount(childText(row, 'count'), index, context);
-
-  const reasons: PolicyOverrideReason[] = [];
-  for (const reason of evaluated ? childrenNamed(evaluated, 'reason') : []) {
-    const type = normalizeKeyword(childText(reason, 'type'));
-    const comment = childText(reason, 'comment');
-    // An empty <reason/> carries nothing to keep.
-    if (type === null && comment === null) continue;
-    reasons.push({ type: type ?? '', comment });
-  }
-
-  const dkim: DkimAuthResult[] = [];
-  const spf: SpfAuthResult[] = [];
-  for (const result of authResults ? childrenNamed(authResults, 'dkim') : []) {
-    dkim.push({
-      domain: normalizeDomain(childText(result, 'domain')) ?? '',
-      selector: childText(result, 'selector'),
-      result: normalizeKeyword(childText(result, 'result')) ?? '',
-      humanResult: childText(result, 'human_result'),
-    });
-  }
-  for (const result of authResults ? childrenNamed(authResults, 'spf') : []) {
-    spf.push({
-      domain: normalizeDomain(childText(result, 'domain')) ?? '',
-      scope: normalizeKeyword(childText(result, 'scope')),
-      result: normalizeKeyword(childText(result, 'result')) ?? '',
-      humanResult: childText(result, 'human_result'),
-    });
-  }
-
-  let extensions = unknownChildren(record, KNOWN_RECORD);
-  if (row) extensions = mergeExtensions(extensions, 'row/', unknownChildren(row, KNOWN_ROW));
-  if (evaluated) {
-    const extra = unknownChildren(evaluated, KNOWN_POLICY_EVALUATED);
-    extensions = mergeExtensions(extensions, 'policy_evaluated/', extra);
-  }
-  if (identifiers) {
-    const extra = unknownChildren(identifiers, KNOWN_IDENTIFIERS);
-    extensions = mergeExtensions(extensions, 'identifiers/', extra);
-  }
-  if (authResults) {
-    const extra = unknownChildren(authResults, KNOWN_AUTH_RESULTS);
-    extensions = mergeExtensions(extensions, 'auth_results/', extra);
-  }
-
-  return {
-    sourceIp,
-    count,
-    disposition: normalizeKeyword(childText(evaluated, 'disposition')),
-    evalDkim: normalizeKeyword(childText(evaluated, 'dkim')),
-    evalSpf: normalizeKeyword(childText(evaluated, 'spf')),
-    reasons,
-    headerFrom: normalizeDomain(childText(identifiers, 'header_from')),
-    envelopeFrom: normalizeDomain(childText(identifiers, 'envelope_from')),
-    envelopeTo: normalizeDomain(childText(identifiers, 'envelope_to')),
-    dkim,
-    spf,
-    extensions,
   };
 }

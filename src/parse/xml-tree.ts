@@ -7,10 +7,18 @@ export interface XmlElement {
   children: XmlElement[];
 }
 
+const localNames = new Map<string, string>();
+
+/** The lower-case local name of an element; cached, since a report repeats a few dozen names. */
 export function localName(qualifiedName: string): string {
-  const colon = qualifiedName.indexOf(':');
-  const local = colon === -1 ? qualifiedName : qualifiedName.slice(colon + 1);
-  return local.toLowerCase();
+  let local = localNames.get(qualifiedName);
+  if (local === undefined) {
+    const colon = qualifiedName.indexOf(':');
+    local = (colon === -1 ? qualifiedName : qualifiedName.slice(colon + 1)).toLowerCase();
+    // Bounded, so that a document of endless distinct names cannot grow it without limit.
+    if (localNames.size < 10_000) localNames.set(qualifiedName, local);
+  }
+  return local;
 }
 
 export function childrenNamed(element: XmlElement, name: string): XmlElement[] {
