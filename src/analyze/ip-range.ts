@@ -90,3 +90,24 @@ export function parseIpRange(text: string): IpRange {
     ? { family: 4, network: network as number, prefix }
     : { family: 6, network: network as bigint, prefix };
 }
+
+/** Writes an address back as text: dotted quad for IPv4, so a mapped address loses its prefix. */
+export function formatIpAddress(address: IpAddress): string {
+  if (address.family === 4) {
+    const value = address.value;
+    return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+  }
+  const bytes: number[] = [];
+  for (let shift = 120n; shift >= 0n; shift -= 8n)
+    bytes.push(Number((address.value >> shift) & 255n));
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Returns the name under which an address's PTR records live (RFC 1035 §3.5, RFC 3596 §2.5). */
+export function reverseDnsName(address: IpAddress): string {
+  if (address.family === 4) {
+    return `${formatIpAddress(address).split('.').reverse().join('.')}.in-addr.arpa`;
+  }
+  const nibbles = address.value.toString(16).padStart(32, '0').split('').reverse();
+  return `${nibbles.join('.')}.ip6.arpa`;
+}

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { networkOf, parseIpAddress, parseIpRange } from '../../src/analyze/ip-range.js';
+import {
+  formatIpAddress,
+  networkOf,
+  parseIpAddress,
+  parseIpRange,
+  reverseDnsName,
+} from '../../src/analyze/ip-range.js';
 
 describe('parseIpAddress', () => {
   it('reads IPv4 as a 32-bit number', () => {
@@ -68,5 +74,23 @@ describe('networkOf', () => {
     expect(networkOf(address, 24)).toBe(0xcb0071);
     expect(networkOf(address, 0)).toBe(0);
     expect(networkOf(address, 32)).toBe(0xcb007109);
+  });
+});
+
+describe('formatIpAddress', () => {
+  it('writes IPv4, mapped IPv4 and IPv6', () => {
+    expect(formatIpAddress(parseIpAddress('203.0.113.9')!)).toBe('203.0.113.9');
+    expect(formatIpAddress(parseIpAddress('::ffff:203.0.113.9')!)).toBe('203.0.113.9');
+    expect(formatIpAddress(parseIpAddress('2001:DB8:0::25')!)).toBe('2001:db8::25');
+  });
+});
+
+describe('reverseDnsName', () => {
+  it('builds in-addr.arpa and ip6.arpa names', () => {
+    expect(reverseDnsName(parseIpAddress('203.0.113.9')!)).toBe('9.113.0.203.in-addr.arpa');
+    expect(reverseDnsName(parseIpAddress('::ffff:203.0.113.9')!)).toBe('9.113.0.203.in-addr.arpa');
+    expect(reverseDnsName(parseIpAddress('2001:db8::25')!)).toBe(
+      '5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
   });
 });
