@@ -1,8 +1,8 @@
 /**
- * Reverse DNS of source IPs with forward confirmation (the PTR name must resolve back to the
- * IP), because the owner of an address's reverse zone can write any name there, so an unconfirmed
- * name must not satisfy a PTR suffix rule or a provider match. Lookups run through an injectable resolver, a small queue, a
- * per-lookup timeout and a cache that the store can back with a table.
+ * Reverse DNS of source IPs with forward confirmation: the PTR name must resolve back to the IP.
+ * The owner of an address's reverse zone can write any name there, so an unconfirmed name must
+ * not satisfy a PTR suffix rule or a provider match. Lookups run through an injectable
+ * resolver, a small queue, a per-lookup timeout and a cache that the store can back with a table.
  */
 import { Resolver } from 'node:dns/promises';
 
