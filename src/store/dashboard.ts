@@ -1,0 +1,731 @@
+import type pg from 'pg';
+
+import { streamRows } from './cursor.js';
+
+/**
+ * The filters every dashboard panel accepts. Days are calendar days in `timeZone`; `to` is
+ * inclusive. Reports about domains outside DOMAINS (`is_foreign`) are left out of the team's
+ * numbers unless `foreign` selects them alone.
+ */
+export interface DashboardFilter {
+  from: string | null;
+  to: string | null;
+  domain: string | null;
+  reporter: string | null;
+  /** true: records that pass DMARC; false: records that fail; null: both. */
+  dmarcPass: boolean | null;
+  disposition: string | null;
+  timeZone: string;
+  foreign: boolean;
+}
+
+export type SortOrder = 'asc' | 'desc';
+
+export interface PageRequest {
+  page: number;
+  pageSize: number;
+  sort: string;
+  order: SortOrder;
+}
+
+export interface Page<Row> {
+  rows: Row[];
+  total: number;
+  page: number;
+  pageSize: number;
+  sort: string;
+  order: SortOrder;
+}
+
+type Row = Record<string, unknown>;
+
+// Every filtered query takes the filter as $1 to $8 in this order, so that one WHERE fragment
+// serves all panels. A null parameter switches its condition off. Report values only ever
+// reach PostgreSQL as parameters.
+function filterParams(filter: DashboardFilter): unknown[] {
+  return [
+    filter.from,
+    filter.to,
+    filter.domain,
+    filter.reporter,
+    filter.dmarcPass,
+    filter.disposition,
+    filter.timeZone,
+    filter.foreign,
+  ];
+}
+
+// A domain filter matches the domain and its subdomains. `right()` instead of LIKE, so that
+// `%` or `_` in the filter match only themselves.
+const RECORD_FILTER = `
+  rec.is_foreign = $8
+  AND ($1::date IS NULL OR rec.date_begin >= ($1::date)::timestamp AT TIME ZONE $7::text)
+  AND ($2::date IS NULL OR rec.date_begin < ($2::date + 1)::timestamp AT TIME ZONE $7::text)
+  AND ($3::text IS NULL OR rec.domain = $3 OR right(rec.domain, length($3) + 1) = '.' || $3)
+  AND ($4::text IS NULL OR rec.reporter_org = $4)
+  AND ($5::boolean IS NULL OR rec.dmarc_pass = $5)
+  AND ($6::text IS NULL OR rec.disposition = $6)`;
+
+// A report matches the result and disposition filters when one of its records matches both.
+const REPORT_FILTER = `
+  rep.is_foreign = $8
+  AND ($1::date IS NULL OR rep.date_begin >= ($1::date)::timestamp AT TIME ZONE $7::text)
+  AND ($2::date IS NULL OR rep.date_begin < ($2::date + 1)::timestamp AT TIME ZONE $7::text)
+  AND ($3::text IS NULL OR rep.domain = $3 OR right(rep.domain, length($3) + 1) = '.' || $3)
+  AND ($4::text IS NULL OR rep.reporter_org = $4)
+  AND (($5::boolean IS NULL AND $6::text IS NULL) OR EXISTS (
+        SELECT 1 FROM records rec
+         WHERE rec.report_ref = rep.id AND rec.date_begin = rep.date_begin
+           AND ($5::boolean IS NULL OR rec.dmarc_pass = $5)
+           AND ($6::text IS NULL OR rec.disposition = $6)))`;
+
+/**
+ * Builds an ORDER BY clause from a whitelist of sort keys. Only the constant expressions of
+ * the whitelist reach the SQL text; the tie-breaker keeps pages stable.
+ */
+function orderBy(sorts: Record<string, string>, request: PageRequest, tieBreaker: string): string {
+  const expression = sorts[request.sort];
+  if (!expression) throw new Error(`Unknown sort key ${JSON.stringify(request.sort)}`);
+  const direction = request.order === 'asc' ? 'ASC' : 'DESC';
+  return `ORDER BY ${expression} ${direction} NULLS LAST, ${tieBreaker} ${direction}`;
+}
+
+function pageOf<T>(rows: T[], total: number, request: PageRequest): Page<T> {
+  return { rows, total, ...request };
+}
+
+function limitParams(request: PageRequest, position: number): { sql: string; params: number[] } {
+  return {
+    sql: `LIMIT $${position} OFFSET $${position + 1}`,
+    params: [request.pageSize, (request.page - 1) * request.pageSize],
+  };
+}
+
+function passRate(pass: number, messages: number): number | null {
+  return messages > 0 ? pass / messages : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overview
+
+const SUMMARY_TOTALS = `
+  SELECT count(DISTINCT rec.report_ref)::int AS reports,
+         count(*)::int AS records,
+         coalesce(sum(rec.count), 0) AS messages,
+         coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass,
+         count(DISTINCT rec.source_ip)::int AS sources,
+         count(DISTINCT rec.domain)::int AS domains,
+         count(DISTINCT rec.reporter_org)::int AS reporters
+    FROM records rec
+   WHERE ${RECORD_FILTER}`;
+
+export interface SummaryTotals {
+  reports: number;
+  records: number;
+  messages: number;
+  pass: number;
+  fail: number;
+  passRate: number | null;
+  sources: number;
+  domains: number;
+  reporters: number;
+}
+
+/** Totals of the filtered window: reports, records, messages, DMARC pass and fail. */
+export async function findSummaryTotals(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+): Promise<SummaryTotals> {
+  const { rows } = await pool.query(SUMMARY_TOTALS, filterParams(filter));
+  const row = rows[0];
+  return {
+    reports: row.reports,
+    records: row.records,
+    messages: row.messages,
+    pass: row.pass,
+    fail: row.messages - row.pass,
+    passRate: passRate(row.pass, row.messages),
+    sources: row.sources,
+    domains: row.domains,
+    reporters: row.reporters,
+  };
+}
+
+const MESSAGES_PER_DAY = `
+  SELECT to_char((rec.date_begin AT TIME ZONE $7::text)::date, 'YYYY-MM-DD') AS day,
+         coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass,
+         coalesce(sum(rec.count) FILTER (WHERE NOT rec.dmarc_pass), 0) AS fail
+    FROM records rec
+   WHERE ${RECORD_FILTER}
+   GROUP BY 1
+   ORDER BY 1`;
+
+/** Labels and datasets for chart.js; days without reports are present with zeros. */
+export interface DailySeries {
+  labels: string[];
+  pass: number[];
+  fail: number[];
+}
+
+/** Messages per day of the report's begin date, split into DMARC pass and fail. */
+export async function findMessagesPerDay(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+): Promise<DailySeries> {
+  const { rows } = await pool.query<{ day: string; pass: number; fail: number }>(
+    MESSAGES_PER_DAY,
+    filterParams(filter),
+  );
+  const byDay = new Map(rows.map((row) => [row.day, row]));
+  const series: DailySeries = { labels: [], pass: [], fail: [] };
+  if (rows.length === 0) return series;
+
+  // Fill the gaps between the first and the last day, so that the chart's time axis is even.
+  const first = filter.from && filter.from < rows[0].day ? filter.from : rows[0].day;
+  const last = rows[rows.length - 1].day;
+  for (let day = first; day <= last; day = nextDay(day)) {
+    const row = byDay.get(day);
+    series.labels.push(day);
+    series.pass.push(row?.pass ?? 0);
+    series.fail.push(row?.fail ?? 0);
+  }
+  return series;
+}
+
+function nextDay(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + 1);
+  return date.toISOString().slice(0, 10);
+}
+
+const DOMAIN_POLICIES = `
+  WITH totals AS (
+    SELECT rec.domain,
+           sum(rec.count) AS messages,
+           coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass
+      FROM records rec
+     WHERE ${RECORD_FILTER}
+     GROUP BY rec.domain
+  )
+  SELECT totals.domain, totals.messages, totals.pass, latest.policy_p, latest.policy_sp,
+         latest.policy_np, latest.policy_pct, latest.date_begin AS policy_seen
+    FROM totals
+    LEFT JOIN LATERAL (
+      SELECT rep.policy_p, rep.policy_sp, rep.policy_np, rep.policy_pct, rep.date_begin
+        FROM reports rep
+       WHERE rep.domain = totals.domain
+       ORDER BY rep.date_begin DESC, rep.id DESC
+       LIMIT 1
+    ) latest ON true
+   ORDER BY totals.messages DESC, totals.domain`;
+
+/** Per policy domain: volume, DMARC pass rate and the policy the latest report saw published. */
+export async function findDomainPolicies(pool: pg.Pool, filter: DashboardFilter): Promise<Row[]> {
+  const { rows } = await pool.query(DOMAIN_POLICIES, filterParams(filter));
+  return rows.map((row) => ({
+    domain: row.domain,
+    messages: row.messages,
+    pass: row.pass,
+    fail: row.messages - row.pass,
+    passRate: passRate(row.pass, row.messages),
+    policy: { p: row.policy_p, sp: row.policy_sp, np: row.policy_np, pct: row.policy_pct },
+    policySeen: row.policy_seen,
+  }));
+}
+
+const REPORTER_HEALTH = `
+  SELECT rep.reporter_org, count(*)::int AS reports, max(rep.date_end) AS last_report_end,
+         max(rep.stored_at) AS last_stored_at
+    FROM reports rep
+   WHERE NOT rep.is_foreign
+   GROUP BY rep.reporter_org
+   ORDER BY max(rep.stored_at) DESC, rep.reporter_org`;
+
+const INPUT_HEALTH = `
+  SELECT status, count(*)::int AS inputs, max(received_at) AS last_received_at
+    FROM raw_inputs
+   GROUP BY status`;
+
+export interface IngestHealth {
+  inputs: Record<'pending' | 'done' | 'partial' | 'quarantined', number>;
+  lastReceivedAt: Date | null;
+  reporters: Row[];
+}
+
+/** Ingestion health: inputs per status, the latest input, the latest report per reporter. */
+export async function findIngestHealth(pool: pg.Pool): Promise<IngestHealth> {
+  const [inputs, reporters] = await Promise.all([
+    pool.query(INPUT_HEALTH),
+    pool.query(REPORTER_HEALTH),
+  ]);
+  const health: IngestHealth = {
+    inputs: { pending: 0, done: 0, partial: 0, quarantined: 0 },
+    lastReceivedAt: null,
+    reporters: reporters.rows,
+  };
+  for (const row of inputs.rows) {
+    health.inputs[row.status as keyof IngestHealth['inputs']] = row.inputs;
+    if (!health.lastReceivedAt || row.last_received_at > health.lastReceivedAt) {
+      health.lastReceivedAt = row.last_received_at;
+    }
+  }
+  return health;
+}
+
+const FILTER_OPTIONS = `
+  SELECT array(SELECT DISTINCT domain FROM reports WHERE is_foreign = $1 ORDER BY 1) AS domains,
+         array(SELECT DISTINCT reporter_org FROM reports WHERE is_foreign = $1 ORDER BY 1) AS reporters`;
+
+/** Lists the domains and reporters present, for the filter drop-downs. */
+export async function findFilterOptions(
+  pool: pg.Pool,
+  foreign = false,
+): Promise<{ domains: string[]; reporters: string[] }> {
+  const { rows } = await pool.query(FILTER_OPTIONS, [foreign]);
+  return { domains: rows[0].domains, reporters: rows[0].reporters };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+export const REPORT_SORTS: Record<string, string> = {
+  begin: 'rep.date_begin',
+  end: 'rep.date_end',
+  reporter: 'rep.reporter_org',
+  domain: 'rep.domain',
+  report_id: 'rep.report_id',
+  records: 'rep.record_count',
+  messages: 'rep.message_count',
+  dmarc_pass: 'rep.pass_count',
+  dmarc_fail: '(rep.message_count - rep.pass_count)',
+  pass_rate: 'rep.pass_count::float8 / nullif(rep.message_count, 0)',
+  stored: 'rep.stored_at',
+};
+
+const REPORT_LIST_COLUMNS = `
+  rep.id, rep.reporter_org AS org_name, rep.report_id, rep.domain, rep.date_begin AS begin,
+  rep.date_end AS "end", rep.record_count AS records, rep.message_count AS messages,
+  rep.pass_count AS dmarc_pass, rep.message_count - rep.pass_count AS dmarc_fail,
+  rep.reporter_email, rep.policy_p, rep.policy_sp, rep.policy_np, rep.policy_pct, rep.version,
+  rep.is_foreign AS foreign, array_to_string(rep.warnings, '; ') AS warnings, rep.stored_at`;
+
+const SELECT_REPORTS = `SELECT ${REPORT_LIST_COLUMNS} FROM reports rep WHERE ${REPORT_FILTER}`;
+
+const COUNT_REPORTS = `SELECT count(*)::int AS total FROM reports rep WHERE ${REPORT_FILTER}`;
+
+function shapeReportRow(row: Row): Row {
+  return { ...row, pass_rate: passRate(row.dmarc_pass as number, row.messages as number) };
+}
+
+/** Finds one page of reports, newest first by default. */
+export async function findReports(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  request: PageRequest,
+): Promise<Page<Row>> {
+  const params = filterParams(filter);
+  const limit = limitParams(request, params.length + 1);
+  const sql = `${SELECT_REPORTS} ${orderBy(REPORT_SORTS, request, 'rep.id')} ${limit.sql}`;
+  const [page, count] = await Promise.all([
+    pool.query(sql, [...params, ...limit.params]),
+    pool.query(COUNT_REPORTS, params),
+  ]);
+  return pageOf(page.rows.map(shapeReportRow), count.rows[0].total, request);
+}
+
+/** Streams every report that matches, in the page order, for the CSV twin. */
+export async function* streamReports(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  request: Pick<PageRequest, 'sort' | 'order'>,
+): AsyncGenerator<Row[]> {
+  const sql = `${SELECT_REPORTS} ${orderBy(REPORT_SORTS, { ...request, page: 1, pageSize: 1 }, 'rep.id')}`;
+  for await (const rows of streamRows<Row>(pool, sql, filterParams(filter))) {
+    yield rows.map(shapeReportRow);
+  }
+}
+
+const REPORT_DETAIL = `
+  SELECT rep.id, rep.reporter_org AS org_name, rep.reporter_email, rep.reporter_extra_contact,
+         rep.report_id, rep.date_begin AS begin, rep.date_end AS "end", rep.version,
+         rep.namespace, rep.generator, rep.report_errors, rep.domain, rep.policy_adkim,
+         rep.policy_aspf, rep.policy_p, rep.policy_sp, rep.policy_np, rep.policy_pct,
+         rep.policy_fo, rep.policy_testing, rep.policy_discovery_method, rep.extensions,
+         rep.warnings, rep.is_foreign AS foreign, rep.record_count AS records,
+         rep.message_count AS messages, rep.pass_count AS dmarc_pass,
+         rep.message_count - rep.pass_count AS dmarc_fail, rep.stored_at, rep.document,
+         rep.raw_input_id, raw.name AS input_name, raw.source AS input_source,
+         raw.received_at AS input_received_at
+    FROM reports rep
+    JOIN raw_inputs raw ON raw.id = rep.raw_input_id
+   WHERE rep.id = $1`;
+
+/** Finds a report's header and its input; null when no report has this id. */
+export async function findReport(pool: pg.Pool, id: number): Promise<Row | null> {
+  const { rows } = await pool.query(REPORT_DETAIL, [id]);
+  return rows[0] ? shapeReportRow(rows[0]) : null;
+}
+
+const REPORT_SOURCE = `SELECT raw_input_id, document FROM reports WHERE id = $1`;
+
+/** Finds the raw input a report came from and the report's path inside it. */
+export async function findReportSource(
+  pool: pg.Pool,
+  id: number,
+): Promise<{ rawInputId: number; document: string } | null> {
+  const { rows } = await pool.query(REPORT_SOURCE, [id]);
+  return rows[0] ? { rawInputId: rows[0].raw_input_id, document: rows[0].document } : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+export const RECORD_SORTS: Record<string, string> = {
+  begin: 'rec.date_begin',
+  reporter: 'rec.reporter_org',
+  domain: 'rec.domain',
+  source_ip: 'rec.source_ip',
+  count: 'rec.count',
+  disposition: 'rec.disposition',
+  dkim_eval: 'rec.eval_dkim',
+  spf_eval: 'rec.eval_spf',
+  dmarc_pass: 'rec.dmarc_pass',
+  header_from: 'rec.header_from',
+};
+
+// Within one report, `position` is the order of the report's <record> elements.
+export const RECORD_SORTS_IN_REPORT: Record<string, string> = {
+  ...RECORD_SORTS,
+  position: 'rec.id',
+};
+
+const RECORD_COLUMNS = `
+  rec.id, rec.report_ref, rep.reporter_org AS org_name, rep.report_id, rec.date_begin AS begin,
+  rep.date_end AS "end", rec.domain, host(rec.source_ip) AS source_ip, rec.count,
+  rec.disposition, rec.eval_dkim AS dkim_eval, rec.eval_spf AS spf_eval, rec.dmarc_pass,
+  rec.header_from, rec.envelope_from, rec.envelope_to, rec.dkim, rec.spf, rec.reasons`;
+
+// The records filter adds the sending address ($9) to the common eight.
+const SELECT_RECORDS = `
+  SELECT ${RECORD_COLUMNS}
+    FROM records rec
+    JOIN reports rep ON rep.id = rec.report_ref
+   WHERE ${RECORD_FILTER}
+     AND ($9::inet IS NULL OR rec.source_ip = $9::inet)`;
+
+const COUNT_RECORDS = `
+  SELECT count(*)::int AS total
+    FROM records rec
+   WHERE ${RECORD_FILTER}
+     AND ($9::inet IS NULL OR rec.source_ip = $9::inet)`;
+
+// Records of one report; date_begin lets PostgreSQL read one partition only.
+const SELECT_REPORT_RECORDS = `
+  SELECT ${RECORD_COLUMNS}
+    FROM records rec
+    JOIN reports rep ON rep.id = rec.report_ref
+   WHERE rec.report_ref = $1
+     AND rec.date_begin = (SELECT date_begin FROM reports WHERE id = $1)`;
+
+const COUNT_REPORT_RECORDS = `SELECT record_count AS total FROM reports WHERE id = $1`;
+
+/** Finds one page of records, optionally from one sending address. */
+export async function findRecords(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  sourceIp: string | null,
+  request: PageRequest,
+): Promise<Page<Row>> {
+  const params = [...filterParams(filter), sourceIp];
+  const limit = limitParams(request, params.length + 1);
+  const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, request, 'rec.id')} ${limit.sql}`;
+  const [page, count] = await Promise.all([
+    pool.query(sql, [...params, ...limit.params]),
+    pool.query(COUNT_RECORDS, params),
+  ]);
+  return pageOf(page.rows, count.rows[0].total, request);
+}
+
+/** Streams every record that matches, in the page order, for the CSV twin. */
+export function streamRecords(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  sourceIp: string | null,
+  request: Pick<PageRequest, 'sort' | 'order'>,
+): AsyncGenerator<Row[]> {
+  const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, { ...request, page: 1, pageSize: 1 }, 'rec.id')}`;
+  return streamRows<Row>(pool, sql, [...filterParams(filter), sourceIp]);
+}
+
+/** Finds one page of one report's records, in the report's own order by default. */
+export async function findReportRecords(
+  pool: pg.Pool,
+  reportId: number,
+  request: PageRequest,
+): Promise<Page<Row>> {
+  const limit = limitParams(request, 2);
+  const sql = `${SELECT_REPORT_RECORDS} ${orderBy(RECORD_SORTS_IN_REPORT, request, 'rec.id')} ${limit.sql}`;
+  const [page, count] = await Promise.all([
+    pool.query(sql, [reportId, ...limit.params]),
+    pool.query(COUNT_REPORT_RECORDS, [reportId]),
+  ]);
+  return pageOf(page.rows, count.rows[0]?.total ?? 0, request);
+}
+
+/** Streams every record of one report, for the CSV twin of the report detail. */
+export function streamReportRecords(
+  pool: pg.Pool,
+  reportId: number,
+  request: Pick<PageRequest, 'sort' | 'order'>,
+): AsyncGenerator<Row[]> {
+  const order = orderBy(RECORD_SORTS_IN_REPORT, { ...request, page: 1, pageSize: 1 }, 'rec.id');
+  return streamRows<Row>(pool, `${SELECT_REPORT_RECORDS} ${order}`, [reportId]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+export const SOURCE_SORTS: Record<string, string> = {
+  source_ip: 'sources.source_inet',
+  messages: 'sources.messages',
+  dmarc_pass: 'sources.dmarc_pass',
+  dmarc_fail: 'sources.dmarc_fail',
+  pass_rate: 'sources.pass_rate',
+  reports: 'sources.reports',
+  first_seen: 'sources.first_seen',
+  last_seen: 'sources.last_seen',
+};
+
+const SELECT_SOURCES = `
+  SELECT * FROM (
+    SELECT rec.source_ip AS source_inet,
+           host(rec.source_ip) AS source_ip,
+           sum(rec.count) AS messages,
+           coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS dmarc_pass,
+           coalesce(sum(rec.count) FILTER (WHERE NOT rec.dmarc_pass), 0) AS dmarc_fail,
+           (coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0))::float8
+             / nullif(sum(rec.count), 0) AS pass_rate,
+           count(DISTINCT rec.report_ref)::int AS reports,
+           count(DISTINCT rec.reporter_org)::int AS reporters,
+           array_agg(DISTINCT rec.domain) AS domains,
+           min(rec.date_begin) AS first_seen,
+           max(rec.date_begin) AS last_seen
+      FROM records rec
+     WHERE ${RECORD_FILTER}
+     GROUP BY rec.source_ip
+  ) sources`;
+
+const COUNT_SOURCES = `
+  SELECT count(*)::int AS total
+    FROM (SELECT 1 FROM records rec WHERE ${RECORD_FILTER} GROUP BY rec.source_ip) sources`;
+
+function shapeSourceRow(row: Row): Row {
+  const { source_inet: _inet, ...rest } = row;
+  return { ...rest, domains: [...((row.domains as string[]) ?? [])].sort() };
+}
+
+/** Finds one page of sending addresses with volume, pass rate and first and last report. */
+export async function findSources(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  request: PageRequest,
+): Promise<Page<Row>> {
+  const params = filterParams(filter);
+  const limit = limitParams(request, params.length + 1);
+  const sql = `${SELECT_SOURCES} ${orderBy(SOURCE_SORTS, request, 'sources.source_inet')} ${limit.sql}`;
+  const [page, count] = await Promise.all([
+    pool.query(sql, [...params, ...limit.params]),
+    pool.query(COUNT_SOURCES, params),
+  ]);
+  return pageOf(page.rows.map(shapeSourceRow), count.rows[0].total, request);
+}
+
+/** Streams every sending address that matches, for the CSV twin. */
+export async function* streamSources(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  request: Pick<PageRequest, 'sort' | 'order'>,
+): AsyncGenerator<Row[]> {
+  const order = orderBy(SOURCE_SORTS, { ...request, page: 1, pageSize: 1 }, 'sources.source_inet');
+  for await (const rows of streamRows<Row>(
+    pool,
+    `${SELECT_SOURCES} ${order}`,
+    filterParams(filter),
+  )) {
+    yield rows.map(shapeSourceRow);
+  }
+}
+
+/** Finds the sources with the most failing messages, for the overview. */
+export async function findTopFailingSources(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+  limit = 10,
+): Promise<Row[]> {
+  const page = await findSources(pool, filter, {
+    page: 1,
+    pageSize: limit,
+    sort: 'dmarc_fail',
+    order: 'desc',
+  });
+  return page.rows.filter((row) => (row.dmarc_fail as number) > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quarantine
+
+/** Filter of the quarantine list: days in `timeZone` on the date the input was received. */
+export interface QuarantineFilter {
+  from: string | null;
+  to: string | null;
+  timeZone: string;
+}
+
+export const QUARANTINE_SORTS: Record<string, string> = {
+  received: 'received_at',
+  processed: 'processed_at',
+  name: 'name',
+  source: 'source',
+  status: 'status',
+  error_code: 'error_code',
+  attempts: 'attempts',
+  size: 'byte_size',
+};
+
+const SELECT_QUARANTINE = `
+  SELECT id, name, source, origin, status, error_code, error_message, errors, attempts,
+         byte_size, reports_stored, received_at, processed_at
+    FROM raw_inputs
+   WHERE status IN ('quarantined', 'partial')
+     AND ($1::date IS NULL OR received_at >= ($1::date)::timestamp AT TIME ZONE $3::text)
+     AND ($2::date IS NULL OR received_at < ($2::date + 1)::timestamp AT TIME ZONE $3::text)`;
+
+const COUNT_QUARANTINE = `SELECT count(*)::int AS total FROM (${SELECT_QUARANTINE}) inputs`;
+
+function quarantineParams(filter: QuarantineFilter): unknown[] {
+  return [filter.from, filter.to, filter.timeZone];
+}
+
+/** Finds one page of inputs that were quarantined or only partly read, with their errors. */
+export async function findQuarantine(
+  pool: pg.Pool,
+  filter: QuarantineFilter,
+  request: PageRequest,
+): Promise<Page<Row>> {
+  const params = quarantineParams(filter);
+  const limit = limitParams(request, params.length + 1);
+  const sql = `${SELECT_QUARANTINE} ${orderBy(QUARANTINE_SORTS, request, 'id')} ${limit.sql}`;
+  const [page, count] = await Promise.all([
+    pool.query(sql, [...params, ...limit.params]),
+    pool.query(COUNT_QUARANTINE, params),
+  ]);
+  return pageOf(page.rows, count.rows[0].total, request);
+}
+
+/** Streams the quarantine list, for the CSV twin. */
+export function streamQuarantine(
+  pool: pg.Pool,
+  filter: QuarantineFilter,
+  request: Pick<PageRequest, 'sort' | 'order'>,
+): AsyncGenerator<Row[]> {
+  const order = orderBy(QUARANTINE_SORTS, { ...request, page: 1, pageSize: 1 }, 'id');
+  return streamRows<Row>(pool, `${SELECT_QUARANTINE} ${order}`, quarantineParams(filter));
+}
+
+const REOPEN_INPUT = `
+  UPDATE raw_inputs SET status = 'pending'
+   WHERE id = $1 AND status IN ('quarantined', 'partial')
+  RETURNING id`;
+
+const REOPEN_INPUTS = `
+  UPDATE raw_inputs SET status = 'pending'
+   WHERE id IN (
+     SELECT id FROM raw_inputs
+      WHERE status IN ('quarantined', 'partial')
+      ORDER BY id
+      LIMIT $1
+      FOR UPDATE SKIP LOCKED)
+  RETURNING id`;
+
+const COUNT_OPEN_INPUTS = `
+  SELECT count(*)::int AS total FROM raw_inputs WHERE status IN ('quarantined', 'partial')`;
+
+const FIND_INPUT_STATUS = 'SELECT status FROM raw_inputs WHERE id = $1';
+
+/**
+ * Puts one quarantined or partly read input back to pending so that the pipeline reads it
+ * again. Returns false when it is not in the quarantine (unknown id, or already done).
+ */
+export async function reopenQuarantinedInput(pool: pg.Pool, id: number): Promise<boolean> {
+  const { rows } = await pool.query(REOPEN_INPUT, [id]);
+  return rows.length > 0;
+}
+
+/** Puts up to `limit` quarantined or partly read inputs back to pending; returns their ids. */
+export async function reopenQuarantinedInputs(pool: pg.Pool, limit: number): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(REOPEN_INPUTS, [limit]);
+  return rows.map((row) => row.id).sort((a, b) => a - b);
+}
+
+/** Counts the inputs still quarantined or partly read. */
+export async function countQuarantinedInputs(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query(COUNT_OPEN_INPUTS);
+  return rows[0].total;
+}
+
+/** Finds the status of a raw input; null when no input has this id. */
+export async function findRawInputStatus(pool: pg.Pool, id: number): Promise<string | null> {
+  const { rows } = await pool.query(FIND_INPUT_STATUS, [id]);
+  return rows[0]?.status ?? null;
+}
+
+const FIND_RAW_INPUT_NAME = 'SELECT name, byte_size FROM raw_inputs WHERE id = $1';
+
+/** Finds a raw input's name and size; null when no input has this id. */
+export async function findRawInputName(
+  pool: pg.Pool,
+  id: number,
+): Promise<{ name: string; byteSize: number } | null> {
+  const { rows } = await pool.query(FIND_RAW_INPUT_NAME, [id]);
+  return rows[0] ? { name: rows[0].name, byteSize: rows[0].byte_size } : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+const METRIC_INPUTS = 'SELECT status, count(*)::int AS inputs FROM raw_inputs GROUP BY status';
+
+const METRIC_REPORTS = `
+  SELECT is_foreign, count(*)::int AS reports, coalesce(sum(record_count), 0) AS records,
+         coalesce(sum(message_count), 0) AS messages, coalesce(sum(pass_count), 0) AS pass
+    FROM reports
+   GROUP BY is_foreign`;
+
+export interface StoredCounts {
+  inputs: Array<{ status: string; inputs: number }>;
+  reports: Array<{
+    foreign: boolean;
+    reports: number;
+    records: number;
+    messages: number;
+    pass: number;
+  }>;
+}
+
+/** Counts for /metrics, from the reports' totals so that no scan of records is needed. */
+export async function findStoredCounts(pool: pg.Pool): Promise<StoredCounts> {
+  const [inputs, reports] = await Promise.all([
+    pool.query(METRIC_INPUTS),
+    pool.query(METRIC_REPORTS),
+  ]);
+  return {
+    inputs: inputs.rows,
+    reports: reports.rows.map((row) => ({
+      foreign: row.is_foreign,
+      reports: row.reports,
+      records: row.records,
+      messages: row.messages,
+      pass: row.pass,
+    })),
+  };
+}
