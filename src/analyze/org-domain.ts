@@ -15,7 +15,7 @@ import type { DkimAuthResult, SpfAuthResult } from '../domain/report.js';
 /** DMARC alignment mode: `r` relaxed (same organizational domain) or `s` strict (same name). */
 export type AlignmentMode = 'r' | 's';
 
-/** How closely an authenticated domain matches the header From domain. */
+/** The degree to which an authenticated domain matches the header From domain. */
 export type AlignmentLevel = 'strict' | 'relaxed' | 'none';
 
 /** Alignment of one mechanism under both modes, counting passing results only. */
@@ -126,9 +126,9 @@ export function dkimAlignment(
 }
 
 /**
- * Computes SPF alignment from raw results: a result counts only when it passed, and a `helo`
- * result only when the record has no `mfrom` result, because RFC 7489 §4.1 aligns the MAIL
- * FROM identity and falls back to HELO only for an empty MAIL FROM.
+ * Computes SPF alignment from raw results. A result counts only when it passed. A `helo` result
+ * counts only when the record has no `mfrom` result: RFC 7489 §4.1 uses the MAIL FROM identity,
+ * and RFC 7208 §2.4 puts the HELO domain in its place only when MAIL FROM is empty.
  */
 export function spfAlignment(
   spf: readonly Pick<SpfAuthResult, 'domain' | 'result' | 'scope'>[],
