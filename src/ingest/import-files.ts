@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -107,8 +108,9 @@ export async function importFiles(
       onProgress(index + 1, file);
       continue;
     }
+    // Streamed rather than read whole: a plain XML report can be hundreds of MB.
     const input: RawInput = {
-      bytes: await fs.readFile(file),
+      bytes: { size, open: () => createReadStream(file, { highWaterMark: 1024 * 1024 }) },
       name: path.basename(file),
       source: 'file',
       origin: { path: path.resolve(file) },

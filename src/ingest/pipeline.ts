@@ -2,7 +2,13 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 
 import { isOwnedDomain } from '../domain/domains.js';
-import { isReportError, readInput, type ParseLimits, type ReportEvent } from '../parse/index.js';
+import {
+  isReportError,
+  readInput,
+  type InputContent,
+  type ParseLimits,
+  type ReportEvent,
+} from '../parse/index.js';
 import {
   claimRawInput,
   finishRawInput,
@@ -96,7 +102,7 @@ function emptyOutcome(rawInputId: number, status: IngestOutcome['status']): Inge
 async function processRawInput(
   context: IngestContext,
   rawInputId: number,
-  bytes: Buffer,
+  bytes: InputContent,
   name: string,
 ): Promise<IngestOutcome> {
   const client = await context.pool.connect();
@@ -201,7 +207,7 @@ async function readAndStoreReports(
   context: IngestContext,
   client: pg.PoolClient,
   rawInputId: number,
-  bytes: Buffer,
+  bytes: InputContent,
   name: string,
 ): Promise<IngestOutcome> {
   const outcome = emptyOutcome(rawInputId, 'done');

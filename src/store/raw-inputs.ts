@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import type pg from 'pg';
+
+import type { InputContent, StreamedContent } from '../parse/index.js';
 
 export type InputSource = 'file' | 'imap' | 'watch' | 'upload' | 'demo';
 export type RawInputStatus = 'pending' | 'done' | 'partial' | 'quarantined';
 
 export interface RawInput {
-  bytes: Buffer;
+  /** The input as received: bytes in memory, or a stream for large files. */
+  bytes: InputContent;
   /** File name or a description of the mail message, shown in errors and the dashboard. */
   name: string;
   source: InputSource;
@@ -41,10 +45,60 @@ const FIND_RAW_INPUT = 'SELECT id, status FROM raw_inputs WHERE sha256 = $1';
 const INSERT_DELIVERY = `
   INSERT INTO raw_input_deliveries (raw_input_id, source, name, origin) VALUES ($1, $2, $3, $4)`;
 
-const SELECT_CONTENT = 'SELECT content_encoding, content FROM raw_inputs WHERE id = $1';
+const SELECT_CONTENT = 'SELECT content_encoding, content, byte_size FROM raw_inputs WHERE id = $1';
 
 export function sha256(bytes: Buffer): Buffer {
   return createHash('sha256').update(bytes).digest();
+}
+
+interface PreparedContent {
+  digest: Buffer;
+  size: number;
+  encoding: 'gzip' | 'identity';
+  stored: Buffer;
+}
+
+/** Hashes the input and compresses it for storage, streaming when it is not in memory. */
+async function prepareContent(content: InputContent): Promise<PreparedContent> {
+  if (Buffer.isBuffer(content)) {
+    const compress = content.length > COMPRESS_ABOVE_BYTES && !isCompressed(content);
+    return {
+      digest: sha256(content),
+      size: content.length,
+      encoding: compress ? 'gzip' : 'identity',
+      stored: compress ? gzipSync(content, { level: 1 }) : content,
+    };
+  }
+
+  const hash = createHash('sha256');
+  const raw: Buffer[] = [];
+  let gzip: ReturnType<typeof createGzip> | null = null;
+  const compressed: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of content.open()) {
+    if (size === 0 && chunk.length > 0 && !isCompressed(chunk)) {
+      gzip = createGzip({ level: 1 });
+      gzip.on('data', (data: Buffer) => compressed.push(data));
+    }
+    hash.update(chunk);
+    size += chunk.length;
+    if (gzip) {
+      if (!gzip.write(chunk)) await new Promise((resolve) => gzip!.once('drain', resolve));
+    } else raw.push(chunk);
+  }
+  if (gzip) {
+    await new Promise<void>((resolve, reject) => {
+      gzip!.once('end', resolve);
+      gzip!.once('error', reject);
+      gzip!.end();
+    });
+  }
+  return {
+    digest: hash.digest(),
+    size,
+    encoding: gzip ? 'gzip' : 'identity',
+    stored: Buffer.concat(gzip ? compressed : raw),
+  };
 }
 
 function isCompressed(bytes: Buffer): boolean {
@@ -58,9 +112,7 @@ function isCompressed(bytes: Buffer): boolean {
  * the delivery. Returns the existing row when the same bytes arrived before.
  */
 export async function saveRawInput(pool: pg.Pool, input: RawInput): Promise<StoredRawInput> {
-  const digest = sha256(input.bytes);
-  const compress = input.bytes.length > COMPRESS_ABOVE_BYTES && !isCompressed(input.bytes);
-  const content = compress ? gzipSync(input.bytes, { level: 1 }) : input.bytes;
+  const { digest, size, encoding, stored } = await prepareContent(input.bytes);
   const origin = JSON.stringify(input.origin);
 
   const client = await pool.connect();
@@ -68,9 +120,9 @@ export async function saveRawInput(pool: pg.Pool, input: RawInput): Promise<Stor
     await client.query('BEGIN');
     const inserted = await client.query<{ id: number; status: RawInputStatus }>(INSERT_RAW_INPUT, [
       digest,
-      input.bytes.length,
-      compress ? 'gzip' : 'identity',
-      content,
+      size,
+      encoding,
+      stored,
       input.name,
       input.source,
       origin,
@@ -78,7 +130,9 @@ export async function saveRawInput(pool: pg.Pool, input: RawInput): Promise<Stor
     let row = inserted.rows[0];
     const existed = !row;
     if (!row) {
-      const found = await client.query<{ id: number; status: RawInputStatus }>(FIND_RAW_INPUT, [digest]);
+      const found = await client.query<{ id: number; status: RawInputStatus }>(FIND_RAW_INPUT, [
+        digest,
+      ]);
       row = found.rows[0];
     }
     await client.query(INSERT_DELIVERY, [row.id, input.source, input.name, origin]);
@@ -92,12 +146,23 @@ export async function saveRawInput(pool: pg.Pool, input: RawInput): Promise<Stor
   }
 }
 
-/** Loads a stored input's original bytes. */
-export async function loadRawContent(db: pg.Pool | pg.PoolClient, id: number): Promise<Buffer> {
-  const { rows } = await db.query<{ content_encoding: string; content: Buffer }>(SELECT_CONTENT, [id]);
+/**
+ * Loads a stored input as it was received. Compressed storage is decompressed as a stream,
+ * so that reading a large plain report again needs no more memory than the first time.
+ */
+export async function loadRawContent(db: pg.Pool | pg.PoolClient, id: number): Promise<InputContent> {
+  const { rows } = await db.query<{ content_encoding: string; content: Buffer; byte_size: number }>(
+    SELECT_CONTENT,
+    [id],
+  );
   if (rows.length === 0) throw new Error(`Raw input ${id} not found`);
-  const { content_encoding: encoding, content } = rows[0];
-  return encoding === 'gzip' ? gunzipSync(content) : content;
+  const { content_encoding: encoding, content, byte_size: size } = rows[0];
+  if (encoding !== 'gzip') return content;
+  const streamed: StreamedContent = {
+    size,
+    open: () => Readable.from([content]).pipe(createGunzip({ chunkSize: 1024 * 1024 })),
+  };
+  return streamed;
 }
 
 /**
@@ -149,7 +214,10 @@ export async function finishRawInput(
 }
 
 /** Puts a processed input back to pending so that `reprocess` reads it again. */
-export async function reopenRawInputs(pool: pg.Pool, statuses: RawInputStatus[]): Promise<number[]> {
+export async function reopenRawInputs(
+  pool: pg.Pool,
+  statuses: RawInputStatus[],
+): Promise<number[]> {
   const { rows } = await pool.query<{ id: number }>(
     `UPDATE raw_inputs SET status = 'pending' WHERE status = ANY($1) RETURNING id`,
     [statuses],
@@ -164,4 +232,13 @@ export async function findPendingRawInputs(pool: pg.Pool, limit = 100): Promise<
     [limit],
   );
   return rows.map((row) => row.id);
+}
+
+/** Loads a stored input whole, for showing or downloading it. */
+export async function loadRawBytes(db: pg.Pool | pg.PoolClient, id: number): Promise<Buffer> {
+  const content = await loadRawContent(db, id);
+  if (Buffer.isBuffer(content)) return content;
+  const chunks: Buffer[] = [];
+  for await (const chunk of content.open()) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
