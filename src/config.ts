@@ -53,9 +53,12 @@ const domainList = z
       .map((domain) => domain.trim().toLowerCase().replace(/\.+$/, ''))
       .filter((domain) => domain !== ''),
   )
-  .refine((domains) => domains.every((domain) => /^[a-z0-9.-]+$/.test(domain) && domain.includes('.')), {
-    message: 'expected comma-separated domain names such as example.com,example.org',
-  });
+  .refine(
+    (domains) => domains.every((domain) => /^[a-z0-9.-]+$/.test(domain) && domain.includes('.')),
+    {
+      message: 'expected comma-separated domain names such as example.com,example.org',
+    },
+  );
 
 const boolean = z
   .string()
@@ -78,7 +81,9 @@ const environment = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(8080),
-  PUBLIC_URL: z.url({ message: 'expected an absolute URL such as https://dmarc.example.com' }).optional(),
+  PUBLIC_URL: z
+    .url({ message: 'expected an absolute URL such as https://dmarc.example.com' })
+    .optional(),
   DOMAINS: domainList.optional(),
   IMAP_HOST: z.string().min(1).optional(),
   IMAP_PORT: port.optional(),
@@ -132,14 +137,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`Invalid ${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`);
+    throw new ConfigError(
+      `Invalid ${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`,
+    );
   }
   const values = parsed.data;
 
   let imap: ImapConfig | null = null;
   if (values.IMAP_HOST) {
     for (const required of ['IMAP_USER', 'IMAP_PASSWORD'] as const) {
-      if (!values[required]) throw new ConfigError(`Missing ${required}: required when IMAP_HOST is set`);
+      if (!values[required])
+        throw new ConfigError(`Missing ${required}: required when IMAP_HOST is set`);
     }
     const secure = values.IMAP_TLS ?? true;
     imap = {
@@ -161,7 +169,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .filter((address) => address !== '');
   for (const address of alertTo) {
     if (!/^[^@\s]+@[^@\s]+$/.test(address)) {
-      throw new ConfigError(`Invalid ALERT_TO: ${JSON.stringify(address)} is not an e-mail address`);
+      throw new ConfigError(
+        `Invalid ALERT_TO: ${JSON.stringify(address)} is not an e-mail address`,
+      );
     }
   }
 

@@ -68,7 +68,9 @@ function buildWhere(filter: ExportFilter, table: string): { where: string; param
   }
   if (filter.domain) {
     params.push(filter.domain.toLowerCase());
-    conditions.push(`(${table}.domain = $${params.length} OR ${table}.domain LIKE '%.' || $${params.length})`);
+    conditions.push(
+      `(${table}.domain = $${params.length} OR ${table}.domain LIKE '%.' || $${params.length})`,
+    );
   }
   if (!filter.includeForeign) conditions.push(`NOT ${table}.is_foreign`);
   return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };

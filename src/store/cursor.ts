@@ -17,7 +17,9 @@ export async function* streamRows<Row>(
     open = true;
     await client.query(`DECLARE export_cursor NO SCROLL CURSOR FOR ${sql}`, params);
     for (;;) {
-      const { rows } = await client.query<Row & pg.QueryResultRow>(`FETCH ${batchSize} FROM export_cursor`);
+      const { rows } = await client.query<Row & pg.QueryResultRow>(
+        `FETCH ${batchSize} FROM export_cursor`,
+      );
       if (rows.length === 0) break;
       yield rows;
       if (rows.length < batchSize) break;

@@ -29,7 +29,9 @@ export async function migrate(pool: pg.Pool, log: Logger): Promise<number[]> {
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(CREATE_MIGRATIONS_TABLE);
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const { rows } = await client.query<{ version: number }>(
+      'SELECT version FROM schema_migrations',
+    );
     const done = new Set(rows.map((row) => row.version));
 
     for (const file of files) {
@@ -39,7 +41,10 @@ export async function migrate(pool: pg.Pool, log: Logger): Promise<number[]> {
       await client.query('BEGIN');
       try {
         await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [version, file]);
+        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          version,
+          file,
+        ]);
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');

@@ -22,7 +22,11 @@ function partitionName(start: Date): string {
  * own are moved there first, since PostgreSQL refuses to attach a partition whose range
  * still has rows in the default one.
  */
-export async function ensureRecordPartitions(pool: pg.Pool, log: Logger, now = new Date()): Promise<void> {
+export async function ensureRecordPartitions(
+  pool: pg.Pool,
+  log: Logger,
+  now = new Date(),
+): Promise<void> {
   const { rows } = await pool.query<{ name: string }>(
     `SELECT child.relname AS name
        FROM pg_inherits
@@ -49,7 +53,9 @@ async function createPartition(pool: pg.Pool, name: string, start: Date, end: Da
     await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
     const exists = await client.query('SELECT 1 FROM pg_class WHERE relname = $1', [name]);
     if (exists.rowCount === 0) {
-      await client.query(`CREATE TABLE ${name} (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+      await client.query(
+        `CREATE TABLE ${name} (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+      );
       await client.query(
         `WITH moved AS (
            DELETE FROM records_other WHERE date_begin >= $1 AND date_begin < $2 RETURNING *

@@ -24,7 +24,10 @@ export async function postgresAvailable(): Promise<boolean> {
     await client.end();
     return true;
   } catch (error) {
-    if (isCI) throw new Error(`PostgreSQL at ${POSTGRES_URL} is required in CI: ${(error as Error).message}`);
+    if (isCI)
+      throw new Error(
+        `PostgreSQL at ${POSTGRES_URL} is required in CI: ${(error as Error).message}`,
+      );
     return false;
   }
 }

@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ingestInput } from '../../src/ingest/pipeline.js';
 import type { RawInput } from '../../src/store/raw-inputs.js';
-import { openTestRuntime, postgresAvailable, type DatabaseKind, type TestRuntime } from '../helpers/database.js';
+import {
+  openTestRuntime,
+  postgresAvailable,
+  type DatabaseKind,
+  type TestRuntime,
+} from '../helpers/database.js';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'reports');
 
@@ -42,7 +47,13 @@ describe.each(kinds)('ingest into %s', (kind) => {
         WHERE report_id = '5717107811868587391'`,
     );
     expect(rows).toEqual([
-      { record_count: 3, message_count: 20, pass_count: 17, domain: 'example.com', policy_p: 'none' },
+      {
+        record_count: 3,
+        message_count: 20,
+        pass_count: 17,
+        domain: 'example.com',
+        policy_p: 'none',
+      },
     ]);
   });
 
@@ -72,7 +83,9 @@ describe.each(kinds)('ingest into %s', (kind) => {
     expect(outcome.duplicateInput).toBe(false);
     expect(outcome.reportsDuplicate).toBe(1);
     expect(outcome.reportsStored).toBe(0);
-    const { rows } = await runtime.db.pool.query('SELECT sum(message_count)::int AS n FROM reports');
+    const { rows } = await runtime.db.pool.query(
+      'SELECT sum(message_count)::int AS n FROM reports',
+    );
     expect(rows[0].n).toBe(20);
   });
 
