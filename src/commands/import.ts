@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 
 import { formatSummary, importFiles, listInputFiles } from '../ingest/import-files.js';
 import type { Runtime } from '../runtime.js';
+import { rollUpAllReports } from '../store/rollups.js';
 
 /** `dmarc-lens import PATH…`: exit code 1 when any input was rejected. */
 export async function runImport(runtime: Runtime, paths: string[]): Promise<number> {
@@ -32,6 +33,7 @@ export async function runImport(runtime: Runtime, paths: string[]): Promise<numb
     controller.signal,
   );
   bar?.stop();
+  await rollUpAllReports(runtime.db.pool, runtime.log);
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
 

@@ -1,6 +1,7 @@
 import { ingestInput } from '../ingest/pipeline.js';
 import { pollOnce, type ImapPollerConfig, type ImapPollerDeps } from '../ingest/imap-poller.js';
 import type { Runtime } from '../runtime.js';
+import { rollUpAllReports } from '../store/rollups.js';
 
 /** The poller's settings and dependencies, from the configuration. */
 export function imapPollerSetup(runtime: Runtime): {
@@ -33,6 +34,7 @@ export function imapPollerSetup(runtime: Runtime): {
 export async function runPollOnce(runtime: Runtime): Promise<number> {
   const { config, deps } = imapPollerSetup(runtime);
   const summary = await pollOnce(config, deps);
+  await rollUpAllReports(runtime.db.pool, runtime.log);
   process.stdout.write(
     [
       `Messages seen:        ${summary.seen}`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
@@ -22,17 +23,18 @@ const INSERT_RECORDS = `
   INSERT INTO records (
     report_ref, date_begin, domain, reporter_org, is_foreign,
     source_ip, count, disposition, eval_dkim, eval_spf, dmarc_pass,
-    header_from, envelope_from, envelope_to, dkim, spf, reasons, extensions
+    header_from, envelope_from, envelope_to, dkim, spf, reasons, extensions, sender_key
   )
   SELECT $1, $2, $3, $4, $5, *
     FROM unnest(
       $6::inet[], $7::integer[], $8::text[], $9::text[], $10::text[], $11::boolean[],
-      $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::jsonb[]
+      $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::jsonb[],
+      $19::uuid[]
     )`;
 
 const RECORD_COLUMNS = `report_ref, date_begin, domain, reporter_org, is_foreign,
     source_ip, count, disposition, eval_dkim, eval_spf, dmarc_pass,
-    header_from, envelope_from, envelope_to, dkim, spf, reasons, extensions`;
+    header_from, envelope_from, envelope_to, dkim, spf, reasons, extensions, sender_key`;
 
 const COPY_RECORDS = `COPY records (${RECORD_COLUMNS}) FROM STDIN`;
 
@@ -116,6 +118,21 @@ export async function isReportIdReused(
   return rows[0].n > 1;
 }
 
+/**
+ * The key of a record's sender: a digest of the source address, identifiers and DKIM and SPF
+ * results. MD5 serves as a fast, well-spread 128-bit key here, not for security: a collision
+ * would only merge two senders' attribution.
+ */
+export function senderKey(record: ReportRecord, dkimJson: string, spfJson: string): string {
+  const hex = createHash('md5')
+    .update(
+      `${record.sourceIp ?? ''}\u0000${record.headerFrom ?? ''}\u0000${record.envelopeFrom ?? ''}` +
+        `\u0000${dkimJson}\u0000${spfJson}`,
+    )
+    .digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** Streams a report's records into the database while the report is still being read. */
 export interface RecordWriter {
   write(records: ReportRecord[]): Promise<void>;
@@ -182,13 +199,15 @@ class CopyRecordWriter implements RecordWriter {
     let text = '';
     for (const record of records) {
       const pass = isDmarcPass(record);
+      const dkim = JSON.stringify(record.dkim);
+      const spf = JSON.stringify(record.spf);
       text +=
         `${constant}\t${copyText(record.sourceIp)}\t${record.count}\t${copyText(record.disposition)}` +
         `\t${copyText(record.evalDkim)}\t${copyText(record.evalSpf)}\t${pass ? 't' : 'f'}` +
         `\t${copyText(record.headerFrom)}\t${copyText(record.envelopeFrom)}\t${copyText(record.envelopeTo)}` +
-        `\t${copyText(JSON.stringify(record.dkim))}\t${copyText(JSON.stringify(record.spf))}` +
-        `\t${copyText(JSON.stringify(record.reasons))}` +
-        `\t${record.extensions ? copyText(JSON.stringify(record.extensions)) : '\\N'}\n`;
+        `\t${copyText(dkim)}\t${copyText(spf)}\t${copyText(JSON.stringify(record.reasons))}` +
+        `\t${record.extensions ? copyText(JSON.stringify(record.extensions)) : '\\N'}` +
+        `\t${senderKey(record, dkim, spf)}\n`;
       report.recordCount += 1;
       report.messageCount += record.count;
       if (pass) report.passCount += record.count;
@@ -244,6 +263,7 @@ export async function saveRecords(
     spf: [] as string[],
     reasons: [] as string[],
     extensions: [] as Array<string | null>,
+    senderKey: [] as string[],
   };
 
   for (const record of records) {
@@ -257,8 +277,11 @@ export async function saveRecords(
     columns.headerFrom.push(record.headerFrom);
     columns.envelopeFrom.push(record.envelopeFrom);
     columns.envelopeTo.push(record.envelopeTo);
-    columns.dkim.push(JSON.stringify(record.dkim));
-    columns.spf.push(JSON.stringify(record.spf));
+    const dkim = JSON.stringify(record.dkim);
+    const spf = JSON.stringify(record.spf);
+    columns.dkim.push(dkim);
+    columns.spf.push(spf);
+    columns.senderKey.push(senderKey(record, dkim, spf));
     columns.reasons.push(JSON.stringify(record.reasons));
     columns.extensions.push(record.extensions ? JSON.stringify(record.extensions) : null);
 
@@ -286,6 +309,7 @@ export async function saveRecords(
     columns.spf,
     columns.reasons,
     columns.extensions,
+    columns.senderKey,
   ]);
 }
 

@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ingestInput } from '../../src/ingest/pipeline.js';
+import { rollUpAllReports } from '../../src/store/rollups.js';
 import type { RawInput } from '../../src/store/raw-inputs.js';
 import {
   openTestRuntime,
@@ -67,6 +68,25 @@ describe.each(kinds)('ingest into %s', (kind) => {
     expect(rows[1].header_from).toBe('example.com');
   });
 
+  it('rolls reports up into senders and daily totals', async () => {
+    await rollUpAllReports(runtime.db.pool);
+    const { rows } = await runtime.db.pool.query(
+      `SELECT sum(messages)::int AS messages, sum(pass_messages)::int AS pass,
+              sum(dkim_pass_messages)::int AS dkim, count(DISTINCT sender_key)::int AS senders
+         FROM daily_sender_stats WHERE reporter_org = 'google.com'`,
+    );
+    expect(rows[0]).toEqual({ messages: 20, pass: 17, dkim: 12, senders: 3 });
+
+    const senders = await runtime.db.pool.query(
+      `SELECT host(source_ip) AS ip FROM senders ORDER BY source_ip`,
+    );
+    expect(senders.rows.map((row) => row.ip)).toEqual([
+      '198.51.100.23',
+      '203.0.113.9',
+      '2001:db8::7',
+    ]);
+  });
+
   it('changes nothing when the same bytes arrive again', async () => {
     const outcome = await ingestInput(runtime.ingest, fileInput('rfc7489-google.xml'));
 
@@ -87,6 +107,11 @@ describe.each(kinds)('ingest into %s', (kind) => {
       'SELECT sum(message_count)::int AS n FROM reports',
     );
     expect(rows[0].n).toBe(20);
+    await rollUpAllReports(runtime.db.pool);
+    const stats = await runtime.db.pool.query(
+      'SELECT sum(messages)::int AS n FROM daily_sender_stats',
+    );
+    expect(stats.rows[0].n).toBe(20);
   });
 
   it('stores a reused report_id with a new date range as a new report', async () => {
