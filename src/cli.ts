@@ -7,6 +7,7 @@ import { runExport } from './commands/export.js';
 import { runImport } from './commands/import.js';
 import { runPollOnce } from './commands/poll.js';
 import { runReprocess } from './commands/reprocess.js';
+import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 
 /** Loads the configuration and opens the database around one command. */
@@ -64,6 +65,12 @@ program
   .command('serve')
   .description('run migrations, the IMAP poller, the folder watcher, the HTTP server and alerts')
   .action(() => withRuntime((runtime) => runServe(runtime), false));
+
+program
+  .command('demo')
+  .description('serve the dashboard on sample reports in a temporary embedded database')
+  .option('--port <port>', 'HTTP port (default 8080; 0 picks a free one)')
+  .action((options: { port?: string }) => runDemo(options));
 
 program
   .command('import')

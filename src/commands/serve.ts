@@ -1,6 +1,116 @@
-import type { Runtime } from '../runtime.js';
+import type { Server } from 'node:http';
 
-export async function runServe(runtime: Runtime): Promise<number> {
-  runtime.log.info('serve is not wired yet');
+import { DirectoryWatcher } from '../ingest/watch-dir.js';
+import { ImapPoller } from '../ingest/imap-poller.js';
+import { PendingInputWorker } from '../ingest/pending-worker.js';
+import type { Runtime } from '../runtime.js';
+import { createApp } from '../serve/app.js';
+import { RollupWorker } from '../store/rollup-worker.js';
+import { imapPollerSetup } from './poll.js';
+
+export interface ServeOptions {
+  /** Demo mode: open dashboard without login, and a banner that says so. */
+  demo?: boolean;
+  /** Extra routes mounted behind login, such as attribution and recommendations. */
+  analysis?: unknown;
+}
+
+/** A part of `serve` that runs until stopped. */
+interface Component {
+  name: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `dmarc-lens serve`: the HTTP server, the IMAP poller when IMAP_HOST is set, the folder
+ * watcher when WATCH_DIR is set, and the workers that finish pending inputs and roll up
+ * reports. SIGTERM or SIGINT stops intake first, lets the input in hand finish, then exits.
+ */
+export async function runServe(runtime: Runtime, options: ServeOptions = {}): Promise<number> {
+  const { config, log } = runtime;
+  const components: Component[] = [];
+
+  const rollups = new RollupWorker(runtime.db.pool, log);
+  rollups.start();
+  components.push({ name: 'rollups', stop: () => rollups.stop() });
+
+  const pending = new PendingInputWorker(runtime.ingest, 30, () => rollups.wake());
+  pending.start();
+  components.push({ name: 'pending inputs', stop: () => pending.stop() });
+
+  if (config.watchDir) {
+    const watcher = new DirectoryWatcher(runtime.ingest, { directory: config.watchDir });
+    watcher.onIngested = () => rollups.wake();
+    watcher.start();
+    components.push({ name: 'watch folder', stop: () => watcher.stop() });
+  }
+
+  if (config.imap) {
+    const { config: imapConfig, deps } = imapPollerSetup(runtime);
+    const ingest = deps.ingest;
+    const poller = new ImapPoller(imapConfig, {
+      ...deps,
+      ingest: async (input) => {
+        const outcome = await ingest(input);
+        rollups.wake();
+        return outcome;
+      },
+    });
+    poller.start();
+    components.push({ name: 'imap poller', stop: () => poller.stop() });
+  }
+
+  const app = createApp({
+    pool: runtime.db.pool,
+    config,
+    log,
+    ingest: runtime.ingest,
+    demo: options.demo ?? false,
+    analysis: options.analysis,
+  });
+  const server = await listen(app, config.host, config.port);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ host: config.host, port, publicUrl: config.publicUrl }, 'dmarc-lens is serving');
+  if (options.demo) {
+    process.stdout.write(`Demo dashboard: http://${displayHost(config.host)}:${port}/\n`);
+  }
+
+  await waitForShutdownSignal();
+  log.info('Shutting down: finishing the input in hand');
+
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  // Intake first, then the workers that finish what intake stored.
+  for (const component of components.reverse()) {
+    await component
+      .stop()
+      .catch((err: unknown) => log.error({ err, component: component.name }, 'Stop failed'));
+  }
+  log.info('Stopped');
   return 0;
+}
+
+function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+function displayHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+function waitForShutdownSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
 }

@@ -26,6 +26,8 @@ export class DirectoryWatcher {
   private running: Promise<void> | null = null;
   private readonly backoff = new Backoff(1000, 60_000);
   private readonly log: Logger;
+  /** Called after each file's outcome is committed. */
+  onIngested: (outcome: IngestOutcome) => void = () => {};
 
   constructor(
     private readonly context: IngestContext,
@@ -104,6 +106,7 @@ export class DirectoryWatcher {
 
     const folder = outcome.status === 'quarantined' ? FAILED_FOLDER : DONE_FOLDER;
     await this.moveAside(file, folder);
+    this.onIngested(outcome);
     this.log.info(
       {
         file: name,
