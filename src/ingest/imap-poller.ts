@@ -120,7 +120,8 @@ const DEFAULTS = {
 
 // With IDLE the server announces new mail, but the mailbox is still searched this often, so that
 // messages left for another process and notifications lost by the server are picked up again.
-const IDLE_REDRAIN_MS = 5 * 60 * 1000;
+// It stays below imapflow's 5 minute socket timeout, which would otherwise end a silent IDLE first.
+const IDLE_REDRAIN_MS = 4 * 60 * 1000;
 
 type Settings = Required<ImapPollerConfig>;
 

@@ -191,12 +191,14 @@ describe.skipIf(!runImapTests)('IMAP poller against Dovecot', () => {
   });
 
   afterEach(async () => {
-    await Promise.all(pollers.splice(0).map((poller) => poller.stop()));
+    await Promise.all(
+      pollers.splice(0).map((poller) => withTimeout('Stopping a poller', poller.stop())),
+    );
   });
 
   afterAll(async () => {
-    await runtime?.dispose();
-    await dovecot?.stop();
+    await withTimeout('Dropping the test database', runtime?.dispose());
+    await withTimeout('Stopping Dovecot', dovecot?.stop());
   });
 
   function connectClient(): Promise<ImapFlow> {
@@ -253,7 +255,8 @@ describe.skipIf(!runImapTests)('IMAP poller against Dovecot', () => {
   }
 
   it('moves each message by its ingest outcome', async () => {
-    const { mailbox, config } = await newCase();
+    // Four messages in batches of three: the second batch is fetched after the first is moved.
+    const { mailbox, config } = await newCase({ batchSize: 3 });
     const gzipped = gzipSync(fixture('rfc9990-namespaced.xml'));
     await append(mailbox, [
       buildMessage('xml attachment', {
@@ -532,6 +535,10 @@ describe.skipIf(!runImapTests)('IMAP poller against Dovecot', () => {
 
     expect(calls).toHaveLength(1);
     expect(calls[0].at - appendedAt).toBeLessThan(5000);
+
+    const stopStartedAt = Date.now();
+    await poller.stop();
+    expect(Date.now() - stopStartedAt).toBeLessThan(1000);
   });
 
   it('finishes the message in hand on stop', async () => {
@@ -636,9 +643,9 @@ describe.skipIf(!runImapTests)('IMAP poller against a server without IDLE and MO
   });
 
   afterAll(async () => {
-    await poller?.stop();
-    await runtime?.dispose();
-    await dovecot?.stop();
+    await withTimeout('Stopping the poller', poller?.stop());
+    await withTimeout('Dropping the test database', runtime?.dispose());
+    await withTimeout('Stopping Dovecot', dovecot?.stop());
   });
 
   it('polls and moves with COPY and EXPUNGE', async () => {
@@ -669,17 +676,32 @@ describe.skipIf(!runImapTests)('IMAP poller against a server without IDLE and MO
         content: fixture('rfc7489-google.xml'),
       }),
     ]);
+    // COPY lands the message in done before EXPUNGE removes it from INBOX, so wait for both.
     await waitFor(
-      'the polled message reaches the done mailbox',
-      async () => (await subjectsIn(dovecot, 'reports/done')).length === 1,
+      'the polled message moves from INBOX to the done mailbox',
+      async () =>
+        (await subjectsIn(dovecot, 'reports/done')).length === 1 &&
+        (await subjectsIn(dovecot, 'INBOX')).length === 0,
       5000,
     );
 
     expect(calls).toHaveLength(1);
-    expect(await subjectsIn(dovecot, 'INBOX')).toEqual([]);
     expect(logLines.some((line) => line.includes('UID COPY'))).toBe(true);
   });
 });
+
+/** Fails with the step's name when teardown hangs, instead of vitest's anonymous hook timeout. */
+async function withTimeout(step: string, work: Promise<void> | undefined, ms = 45_000) {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${step} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function connectTo(dovecot: DovecotServer): Promise<ImapFlow> {
   const client = new ImapFlow({
