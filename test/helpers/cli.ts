@@ -15,7 +15,7 @@ export function runCli(
   args: string[],
   env: Record<string, string>,
   options: { killAfterMs?: number; signal?: NodeJS.Signals; cwd?: string } = {},
-): Promise<CliResult> & { child: ChildProcess } {
+): Promise<CliResult> & { child: ChildProcess; output(): { stdout: string; stderr: string } } {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     cwd: options.cwd,
@@ -31,5 +31,5 @@ export function runCli(
   const done = new Promise<CliResult>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return Object.assign(done, { child });
+  return Object.assign(done, { child, output: () => ({ stdout, stderr }) });
 }
