@@ -1,5 +1,11 @@
 import { ingestInput } from '../ingest/pipeline.js';
-import { pollOnce, type ImapPollerConfig, type ImapPollerDeps } from '../ingest/imap-poller.js';
+import {
+  ImapPollError,
+  pollOnce,
+  type DrainSummary,
+  type ImapPollerConfig,
+  type ImapPollerDeps,
+} from '../ingest/imap-poller.js';
 import type { Runtime } from '../runtime.js';
 import { rollUpAllReports } from '../store/rollups.js';
 
@@ -24,7 +30,8 @@ export function imapPollerSetup(runtime: Runtime): {
       maxMessageBytes: runtime.config.limits.maxInputBytes,
     },
     deps: {
-      logger: runtime.log.child({ component: 'imap' }),
+      // The poller adds its own component field.
+      logger: runtime.log,
       ingest: (input) => ingestInput(runtime.ingest, input),
     },
   };
@@ -33,7 +40,16 @@ export function imapPollerSetup(runtime: Runtime): {
 /** `dmarc-lens poll --once`: drains the mailbox, prints what happened and exits. */
 export async function runPollOnce(runtime: Runtime): Promise<number> {
   const { config, deps } = imapPollerSetup(runtime);
-  const summary = await pollOnce(config, deps);
+  let summary: DrainSummary;
+  let failure: ImapPollError | null = null;
+  try {
+    summary = await pollOnce(config, deps);
+  } catch (error) {
+    if (!(error instanceof ImapPollError) || !error.summary) throw error;
+    // What the drain did before it stopped still counts; the rest stays in the mailbox.
+    failure = error;
+    summary = error.summary;
+  }
   await rollUpAllReports(runtime.db.pool, runtime.log);
   process.stdout.write(
     [
@@ -46,5 +62,11 @@ export async function runPollOnce(runtime: Runtime): Promise<number> {
       `Errors:               ${summary.errors}`,
     ].join('\n') + '\n',
   );
+  if (failure) {
+    process.stderr.write(
+      `dmarc-lens: the drain stopped early [${failure.code}]: ${failure.message}\n`,
+    );
+    return 1;
+  }
   return summary.errors > 0 ? 1 : 0;
 }

@@ -174,7 +174,9 @@ export async function claimRawInput(
   id: number,
 ): Promise<{ status: RawInputStatus } | null> {
   const { rows } = await client.query<{ status: RawInputStatus }>(
-    'SELECT status FROM raw_inputs WHERE id = $1 FOR UPDATE SKIP LOCKED',
+    // NO KEY UPDATE: a plain FOR UPDATE would also block other processes' delivery rows, whose
+    // foreign key check takes a KEY SHARE lock, so they would wait instead of moving on.
+    'SELECT status FROM raw_inputs WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED',
     [id],
   );
   return rows[0] ?? null;
