@@ -51,9 +51,18 @@ export function createApp(deps: AppDependencies): express.Express {
 
   const firstAdminReady = firstAdminGate(deps, httpLog);
 
+  const authOptions = { pool, cookieName, secureCookie: https, demo: deps.demo, log: httpLog };
+  const identify = authenticate({
+    pool,
+    demo: deps.demo,
+    cookieName,
+    demoCsrfToken: randomSecret(),
+  });
+
   app.use(securityHeaders(https));
   app.use(observeRequests(counter, httpLog));
   app.use(healthRoutes(pool, httpLog));
+  app.use(metricsRoutes(pool, counter, httpLog, identify));
   app.use(publicPageRoutes(deps.demo));
 
   // Uploads carry the report file as the raw body; everything else that has a body is JSON.
@@ -64,10 +73,8 @@ export function createApp(deps: AppDependencies): express.Express {
     await firstAdminReady();
     next();
   });
-  const authOptions = { pool, cookieName, secureCookie: https, demo: deps.demo, log: httpLog };
   app.use(loginRoutes(authOptions));
-  app.use(authenticate({ pool, demo: deps.demo, cookieName, demoCsrfToken: randomSecret() }));
-  app.use(metricsRoutes(pool, counter, httpLog));
+  app.use(identify);
   app.use(viewRoutes());
 
   app.use('/api', requireLogin, requireCsrfToken);

@@ -45,7 +45,7 @@ function toHttpError(error: unknown): HttpError | null {
 
 /** Responds to unknown paths under /api with a JSON 404. */
 export const apiNotFound: RequestHandler = (req) => {
-  throw notFound(`No API endpoint ${req.method} ${req.path}`);
+  throw notFound(`No API endpoint ${req.method} ${req.baseUrl}${req.path}`);
 };
 
 /**

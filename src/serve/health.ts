@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -67,12 +67,20 @@ function isLocalRequest(req: Request): boolean {
 
 /**
  * Serves `/metrics` in the Prometheus text format. Open to scrapers on the same machine; from
- * anywhere else it needs an API token (any role) or a login.
+ * anywhere else it needs an API token (any role) or a login. A local scrape needs no database
+ * read before the metrics themselves, so that it still reports `dmarc_lens_database_up 0`.
  */
-export function metricsRoutes(pool: pg.Pool, counter: RequestCounter, log: Logger): Router {
+export function metricsRoutes(
+  pool: pg.Pool,
+  counter: RequestCounter,
+  log: Logger,
+  authenticate: RequestHandler,
+): Router {
   const router = Router();
+  const authenticateRemote: RequestHandler = (req, res, next) =>
+    isLocalRequest(req) ? next() : authenticate(req, res, next);
 
-  router.get('/metrics', async (req, res) => {
+  router.get('/metrics', authenticateRemote, async (req, res) => {
     if (!getAuth(res) && !isLocalRequest(req)) {
       throw new HttpError(
         401,

@@ -81,13 +81,14 @@ const REPORT_FILTER = `
 
 /**
  * Builds an ORDER BY clause from a whitelist of sort keys. Only the constant expressions of
- * the whitelist reach the SQL text; the tie-breaker keeps pages stable.
+ * the whitelist reach the SQL text. The ascending tie-breaker keeps pages stable and rows of
+ * equal rank in the order they were stored.
  */
 function orderBy(sorts: Record<string, string>, request: PageRequest, tieBreaker: string): string {
   const expression = sorts[request.sort];
   if (!expression) throw new Error(`Unknown sort key ${JSON.stringify(request.sort)}`);
   const direction = request.order === 'asc' ? 'ASC' : 'DESC';
-  return `ORDER BY ${expression} ${direction} NULLS LAST, ${tieBreaker} ${direction}`;
+  return `ORDER BY ${expression} ${direction} NULLS LAST, ${tieBreaker} ASC`;
 }
 
 function pageOf<T>(rows: T[], total: number, request: PageRequest): Page<T> {

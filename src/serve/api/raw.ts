@@ -5,7 +5,7 @@ import { extractDocuments } from '../../parse/containers.js';
 import { decodeXml } from '../../parse/decode.js';
 import type { ParseLimits } from '../../parse/limits.js';
 import { findRawInputName } from '../../store/dashboard.js';
-import { loadRawContent } from '../../store/raw-inputs.js';
+import { loadRawBytes } from '../../store/raw-inputs.js';
 import { writeChunk } from '../csv-response.js';
 import { notFound } from '../errors.js';
 
@@ -41,7 +41,7 @@ export async function sendReportDocument(
   reportId: number,
   source: { rawInputId: number; document: string },
 ): Promise<void> {
-  const bytes = await loadRawContent(pool, source.rawInputId);
+  const bytes = await loadRawBytes(pool, source.rawInputId);
   const input = await findRawInputName(pool, source.rawInputId);
 
   for await (const part of extractDocuments(bytes, input?.name ?? 'input', limits, () => {})) {
@@ -69,7 +69,7 @@ export async function sendReportDocument(
 export async function sendRawInput(res: Response, pool: pg.Pool, id: number): Promise<void> {
   const input = await findRawInputName(pool, id);
   if (!input) throw notFound(`Raw input ${id} not found`);
-  const bytes = await loadRawContent(pool, id);
+  const bytes = await loadRawBytes(pool, id);
   setRawHeaders(res, 'application/octet-stream', input.name);
   res.send(bytes);
 }
