@@ -174,7 +174,7 @@ describe('serve end to end', () => {
         {
           method: 'POST',
           headers: { ...sessionHeaders(session), 'content-type': 'application/octet-stream' },
-          body: hostile.build(),
+          body: new Uint8Array(hostile.build()),
         },
       );
       expect(response.status, hostile.name).toBeLessThan(500);
