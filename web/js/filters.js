@@ -1,0 +1,117 @@
+// The filters of every view live in the page URL, so that a link shows the same data to a
+// colleague. Presets (range=30d) stay relative; the API receives from/to as dates.
+
+import { localTimeZone } from './format.js';
+
+export const DEFAULT_RANGE = '30d';
+const RANGE_DAYS = { '7d': 7, '30d': 30, '90d': 90, '365d': 365 };
+
+/** Query parameters that belong to the filter bar; views add their own (sort, page, …). */
+export const FILTER_KEYS = [
+  'range',
+  'from',
+  'to',
+  'domain',
+  'reporter',
+  'result',
+  'disposition',
+  'tz',
+];
+
+export function readFilters(params) {
+  const filters = {};
+  for (const key of FILTER_KEYS) filters[key] = params.get(key) ?? '';
+  if (!filters.range) filters.range = filters.from || filters.to ? 'custom' : DEFAULT_RANGE;
+  return filters;
+}
+
+function todayIn(timeZone) {
+  // en-CA formats dates as YYYY-MM-DD.
+  return new Intl.DateTimeFormat('en-CA', { timeZone }).format(new Date());
+}
+
+function addDays(day, days) {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
+/** Translates the filters into the API's query parameters. */
+export function apiParams(filters, { dates = true, records = true } = {}) {
+  const params = new URLSearchParams();
+  const timeZone = filters.tz === 'local' ? localTimeZone() : 'UTC';
+  if (timeZone !== 'UTC') params.set('tz', timeZone);
+
+  if (dates) {
+    if (filters.range === 'custom') {
+      if (filters.from) params.set('from', filters.from);
+      if (filters.to) params.set('to', filters.to);
+    } else if (RANGE_DAYS[filters.range]) {
+      const today = todayIn(timeZone);
+      params.set('from', addDays(today, 1 - RANGE_DAYS[filters.range]));
+      params.set('to', today);
+    }
+  }
+  if (records) {
+    for (const key of ['domain', 'reporter', 'result', 'disposition']) {
+      if (filters[key]) params.set(key, filters[key]);
+    }
+  }
+  return params;
+}
+
+/** The page's query string with only the filter parameters, for links between views. */
+export function filterQuery(params) {
+  const kept = new URLSearchParams();
+  for (const key of FILTER_KEYS) {
+    const value = params.get(key);
+    if (value) kept.set(key, value);
+  }
+  const text = kept.toString();
+  return text ? `?${text}` : '';
+}
+
+function setOptions(select, values, current, allLabel) {
+  const options = [new Option(allLabel, '')];
+  const known = new Set(values);
+  if (current && !known.has(current)) values = [current, ...values];
+  for (const value of values) options.push(new Option(value, value));
+  select.replaceChildren(...options);
+  select.value = current;
+}
+
+/**
+ * Shows the filters of the URL in the filter bar. `mode` hides what the view ignores:
+ * `all`, `dates` (quarantine) or `none` (settings).
+ */
+export function showFilters(form, filters, options, mode) {
+  form.hidden = mode === 'none';
+  form.elements.range.value = filters.range;
+  form.elements.from.value = filters.from;
+  form.elements.to.value = filters.to;
+  setOptions(form.elements.domain, options.domains, filters.domain, 'All domains');
+  setOptions(form.elements.reporter, options.reporters, filters.reporter, 'All reporters');
+  form.elements.result.value = filters.result;
+  form.elements.disposition.value = filters.disposition;
+  form.elements.tz.value = filters.tz;
+  for (const label of form.querySelectorAll('[data-custom-range]'))
+    label.hidden = filters.range !== 'custom';
+  for (const label of form.querySelectorAll('[data-record-filter]')) label.hidden = mode !== 'all';
+}
+
+/** Reads the filter bar into URL parameters on top of `params`, dropping the page number. */
+export function filtersFromForm(form, params) {
+  const next = new URLSearchParams(params);
+  for (const key of FILTER_KEYS) {
+    const value = form.elements[key].value;
+    if (value) next.set(key, value);
+    else next.delete(key);
+  }
+  if (next.get('range') !== 'custom') {
+    next.delete('from');
+    next.delete('to');
+  }
+  if (next.get('range') === DEFAULT_RANGE) next.delete('range');
+  next.delete('page');
+  return next;
+}
