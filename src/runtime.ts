@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { IngestContext } from './ingest/pipeline.js';
 import { openDatabase, type Database } from './store/db.js';
 import { migrate } from './store/migrate.js';
+import { applyOwnedDomains } from './store/maintenance.js';
 import { ensureRecordPartitions } from './store/partitions.js';
 
 export interface Runtime {
@@ -20,6 +21,7 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
   try {
     await migrate(db.pool, log);
     await ensureRecordPartitions(db.pool, log);
+    await applyOwnedDomains(db.pool, config.ownedDomains, log);
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

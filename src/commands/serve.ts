@@ -5,6 +5,8 @@ import { ImapPoller } from '../ingest/imap-poller.js';
 import { PendingInputWorker } from '../ingest/pending-worker.js';
 import type { Runtime } from '../runtime.js';
 import { createApp } from '../serve/app.js';
+import { applyRetention } from '../store/maintenance.js';
+import { ensureRecordPartitions } from '../store/partitions.js';
 import { RollupWorker } from '../store/rollup-worker.js';
 import { imapPollerSetup } from './poll.js';
 
@@ -29,6 +31,9 @@ interface Component {
 export async function runServe(runtime: Runtime, options: ServeOptions = {}): Promise<number> {
   const { config, log } = runtime;
   const components: Component[] = [];
+
+  const maintenance = startMaintenance(runtime);
+  components.push({ name: 'maintenance', stop: async () => clearInterval(maintenance) });
 
   const rollups = new RollupWorker(runtime.db.pool, log);
   rollups.start();
@@ -89,6 +94,27 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
   }
   log.info('Stopped');
   return 0;
+}
+
+// Partitions are created a year ahead, so a few runs a day keep them current with margin.
+const MAINTENANCE_INTERVAL_MS = 6 * 3600 * 1000;
+
+/** Creates upcoming monthly partitions and applies RETENTION_MONTHS, now and every 6 hours. */
+function startMaintenance(runtime: Runtime): NodeJS.Timeout {
+  const { pool } = runtime.db;
+  const log = runtime.log.child({ component: 'maintenance' });
+  const run = async () => {
+    try {
+      await ensureRecordPartitions(pool, log);
+      await applyRetention(pool, runtime.config.retentionMonths, log);
+    } catch (err) {
+      log.error({ err }, 'Maintenance failed; it runs again in 6 hours');
+    }
+  };
+  void run();
+  const timer = setInterval(() => void run(), MAINTENANCE_INTERVAL_MS);
+  timer.unref();
+  return timer;
 }
 
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {

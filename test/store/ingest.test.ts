@@ -159,3 +159,64 @@ describe.each(kinds)('ingest into %s', (kind) => {
     expect(rows[0].date_begin.toISOString()).toBe('2025-12-05T00:00:00.000Z');
   });
 });
+
+describe('DOMAINS changes', () => {
+  it('recomputes foreign reports when DOMAINS changes', async () => {
+    const { applyOwnedDomains } = await import('../../src/store/maintenance.js');
+    const runtime = await openTestRuntime('pglite', { DOMAINS: 'example.com' });
+    try {
+      await ingestInput(runtime.ingest, fileInput('foreign-domain.xml'));
+      await ingestInput(runtime.ingest, fileInput('rfc7489-google.xml'));
+      const foreign = async () =>
+        (
+          await runtime.db.pool.query('SELECT domain FROM reports WHERE is_foreign ORDER BY domain')
+        ).rows.map((row) => row.domain);
+      expect(await foreign()).toEqual(['not-ours.example']);
+
+      expect(await applyOwnedDomains(runtime.db.pool, ['not-ours.example'], runtime.log)).toBe(
+        true,
+      );
+      expect(await foreign()).toEqual(['example.com']);
+
+      // An unset DOMAINS leaves the flags alone.
+      expect(await applyOwnedDomains(runtime.db.pool, [], runtime.log)).toBe(false);
+      expect(await foreign()).toEqual(['example.com']);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
+
+describe('retention', () => {
+  it('drops records, reports and raw inputs older than the retention period', async () => {
+    const { applyRetention } = await import('../../src/store/maintenance.js');
+    const runtime = await openTestRuntime('pglite');
+    try {
+      const old = fs
+        .readFileSync(path.join(FIXTURES, 'rfc7489-google.xml'), 'utf8')
+        .replace('<begin>1764892800</begin>', '<begin>1709251200</begin>')
+        .replace('<end>1764979199</end>', '<end>1709337599</end>');
+      await ingestInput(runtime.ingest, fileInput('old.xml', Buffer.from(old)));
+      await ingestInput(runtime.ingest, fileInput('rfc7489-google.xml'));
+
+      const dropped = await applyRetention(
+        runtime.db.pool,
+        12,
+        runtime.log,
+        new Date('2026-12-04T00:00:00Z'),
+      );
+
+      expect(dropped).toContain('records_2024_03');
+      const reports = await runtime.db.pool.query('SELECT date_begin FROM reports');
+      expect(reports.rows.map((row) => row.date_begin.toISOString())).toEqual([
+        '2025-12-05T00:00:00.000Z',
+      ]);
+      const records = await runtime.db.pool.query('SELECT count(*)::int AS n FROM records');
+      expect(records.rows[0].n).toBe(3);
+      const inputs = await runtime.db.pool.query('SELECT name FROM raw_inputs ORDER BY name');
+      expect(inputs.rows.map((row) => row.name)).toEqual(['rfc7489-google.xml']);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
