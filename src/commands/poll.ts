@@ -9,7 +9,7 @@ import {
 import type { Runtime } from '../runtime.js';
 import { rollUpAllReports } from '../store/rollups.js';
 
-/** The poller's settings and dependencies, from the configuration. */
+/** Builds the poller's settings and dependencies from the configuration. */
 export function imapPollerSetup(runtime: Runtime): {
   config: ImapPollerConfig;
   deps: ImapPollerDeps;

@@ -11,7 +11,7 @@ import { RollupWorker } from '../store/rollup-worker.js';
 import { imapPollerSetup } from './poll.js';
 
 export interface ServeOptions {
-  /** Demo mode: open dashboard without login, and a banner that says so. */
+  /** Demo mode: the dashboard opens without login and shows a banner about it. */
   demo?: boolean;
   /** Extra routes mounted behind login, such as attribution and recommendations. */
   analysis?: unknown;

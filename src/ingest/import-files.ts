@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { RawInput } from '../store/raw-inputs.js';
 import { ingestInput, type IngestContext, type IngestOutcome } from './pipeline.js';
 
-/** What an import did, for the summary printed at the end. */
+/** Counts of one import, for the summary printed at the end. */
 export interface ImportSummary {
   inputs: number;
   duplicateInputs: number;

@@ -101,7 +101,7 @@ export class DirectoryWatcher {
       source: 'watch',
       origin: { path: path.resolve(file) },
     });
-    // Another instance holds the same bytes: leave the file for the next scan.
+    // Another instance is reading the same bytes: leave the file for the next scan.
     if (outcome.status === 'claimed-elsewhere') return outcome;
 
     const folder = outcome.status === 'quarantined' ? FAILED_FOLDER : DONE_FOLDER;

@@ -13,7 +13,7 @@ import {
 import { RecordReader } from './record-reader.js';
 import { elementToJson, localName, type XmlElement } from './xml-tree.js';
 
-/** What the streaming reader emits: the header once, then records in batches. */
+/** Events of the streaming reader: the header once, then records in batches. */
 export type ReportEvent =
   { kind: 'header'; header: ReportHeader } | { kind: 'records'; records: ReportRecord[] };
 
@@ -234,8 +234,8 @@ class ReportReader {
         this.context,
       );
     }
-    // The schema puts report_metadata and policy_published first; emit the header as soon
-    // as both are here so that a large report can be stored while it is still being read.
+    // The schema puts report_metadata and policy_published first. The header leaves as soon
+    // as both are here, so that a large report is stored while it is still being read.
     if (!this.header && this.hasHeaderElements()) {
       this.header = this.buildHeader();
       this.pending.push({ kind: 'header', header: this.header });
@@ -322,7 +322,7 @@ function attributesOrNull(
   let kept: Record<string, string> | null = null;
   for (const name in attributes) {
     const value = attributes[name];
-    // Namespace declarations say nothing about the data.
+    // Namespace declarations carry no report data.
     if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
     reader.checkValueLength(value, `Attribute ${name}`);
     kept ??= {};

@@ -18,7 +18,7 @@ export type InputContent = Buffer | StreamedContent;
 
 export interface StreamedContent {
   size: number;
-  /** Opens the bytes from the start; called at most once per read. */
+  /** Opens the bytes from the start. `readInput` opens it once per read. */
   open(): AsyncIterable<Buffer>;
 }
 
@@ -97,11 +97,13 @@ async function streamOrLoad(
   if (sniffContent(first.value) === 'xml') {
     return (async function* () {
       yield first.value;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next())
+        yield next.value;
     })();
   }
   chunks.push(first.value);
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) chunks.push(next.value);
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    chunks.push(next.value);
   return Buffer.concat(chunks);
 }
 

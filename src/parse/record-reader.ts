@@ -8,7 +8,7 @@ import {
 } from './normalize.js';
 import { elementToJson, type XmlElement } from './xml-tree.js';
 
-// Where the text of a known leaf element goes. Paths are relative to <record>; the draft's
+// Fields that the text of known leaf elements goes to. Paths are relative to <record>; the draft's
 // <identities> is the same as <identifiers>.
 type Slot =
   | 'sourceIp'
@@ -27,17 +27,49 @@ type Slot =
   | 'authResult'
   | 'authHumanResult';
 
-type Container = 'record' | 'row' | 'policy_evaluated' | 'reason' | 'identifiers' | 'auth_results' | 'dkim' | 'spf';
+type Container =
+  | 'record'
+  | 'row'
+  | 'policy_evaluated'
+  | 'reason'
+  | 'identifiers'
+  | 'auth_results'
+  | 'dkim'
+  | 'spf';
 
 const CHILDREN: Record<Container, Record<string, Container | Slot>> = {
-  record: { row: 'row', identifiers: 'identifiers', identities: 'identifiers', auth_results: 'auth_results' },
+  record: {
+    row: 'row',
+    identifiers: 'identifiers',
+    identities: 'identifiers',
+    auth_results: 'auth_results',
+  },
   row: { source_ip: 'sourceIp', count: 'count', policy_evaluated: 'policy_evaluated' },
-  policy_evaluated: { disposition: 'disposition', dkim: 'evalDkim', spf: 'evalSpf', reason: 'reason' },
+  policy_evaluated: {
+    disposition: 'disposition',
+    dkim: 'evalDkim',
+    spf: 'evalSpf',
+    reason: 'reason',
+  },
   reason: { type: 'reasonType', comment: 'reasonComment' },
-  identifiers: { header_from: 'headerFrom', envelope_from: 'envelopeFrom', envelope_to: 'envelopeTo' },
+  identifiers: {
+    header_from: 'headerFrom',
+    envelope_from: 'envelopeFrom',
+    envelope_to: 'envelopeTo',
+  },
   auth_results: { dkim: 'dkim', spf: 'spf' },
-  dkim: { domain: 'authDomain', selector: 'authSelector', result: 'authResult', human_result: 'authHumanResult' },
-  spf: { domain: 'authDomain', scope: 'authScope', result: 'authResult', human_result: 'authHumanResult' },
+  dkim: {
+    domain: 'authDomain',
+    selector: 'authSelector',
+    result: 'authResult',
+    human_result: 'authHumanResult',
+  },
+  spf: {
+    domain: 'authDomain',
+    scope: 'authScope',
+    result: 'authResult',
+    human_result: 'authHumanResult',
+  },
 };
 
 type KnownFrame = Exclude<Frame, { kind: 'unknown' }>;
@@ -151,7 +183,8 @@ export class RecordReader {
       this.text = '';
     } else if (frame.kind === 'unknown') {
       const parent = this.frames[this.frames.length - 1];
-      if (parent?.kind !== 'unknown') this.addExtension(frame.prefix + frame.element.name, frame.element);
+      if (parent?.kind !== 'unknown')
+        this.addExtension(frame.prefix + frame.element.name, frame.element);
     }
     return this.frames.length === 0;
   }
@@ -267,7 +300,11 @@ function parseCount(value: string | null, index: number, context: NormalizeConte
   return count;
 }
 
-function normalizeRawRecord(raw: RawRecord, index: number, context: NormalizeContext): ReportRecord {
+function normalizeRawRecord(
+  raw: RawRecord,
+  index: number,
+  context: NormalizeContext,
+): ReportRecord {
   return {
     sourceIp: raw.sourceIp === null ? null : normalizeIp(raw.sourceIp, context),
     count: parseCount(raw.count, index, context),

@@ -9,7 +9,7 @@ export interface XmlElement {
 
 const localNames = new Map<string, string>();
 
-/** The lower-case local name of an element; cached, since a report repeats a few dozen names. */
+/** Returns the lower-case local name of an element, cached because a report repeats a few dozen. */
 export function localName(qualifiedName: string): string {
   let local = localNames.get(qualifiedName);
   if (local === undefined) {
@@ -29,7 +29,7 @@ export function firstChild(element: XmlElement, ...names: string[]): XmlElement 
   return element.children.find((child) => names.includes(child.name));
 }
 
-/** The trimmed text of the first child with one of the names, or null when it is missing or empty. */
+/** Returns the trimmed text of the first child with one of the names, or null when it is missing or empty. */
 export function childText(element: XmlElement | undefined, ...names: string[]): string | null {
   if (!element) return null;
   const child = firstChild(element, ...names);

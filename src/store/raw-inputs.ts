@@ -14,7 +14,7 @@ export interface RawInput {
   /** File name or a description of the mail message, shown in errors and the dashboard. */
   name: string;
   source: InputSource;
-  /** Where it came from: `{ path }` for files, `{ mailbox, uid, uidValidity }` for IMAP. */
+  /** Origin of the input: `{ path }` for files, `{ mailbox, uid, uidValidity }` for IMAP. */
   origin: Record<string, unknown>;
 }
 
@@ -150,7 +150,10 @@ export async function saveRawInput(pool: pg.Pool, input: RawInput): Promise<Stor
  * Loads a stored input as it was received. Compressed storage is decompressed as a stream,
  * so that reading a large plain report again needs no more memory than the first time.
  */
-export async function loadRawContent(db: pg.Pool | pg.PoolClient, id: number): Promise<InputContent> {
+export async function loadRawContent(
+  db: pg.Pool | pg.PoolClient,
+  id: number,
+): Promise<InputContent> {
   const { rows } = await db.query<{ content_encoding: string; content: Buffer; byte_size: number }>(
     SELECT_CONTENT,
     [id],
@@ -167,7 +170,7 @@ export async function loadRawContent(db: pg.Pool | pg.PoolClient, id: number): P
 
 /**
  * Locks a pending input for processing in the caller's transaction. Returns null when another
- * process holds it (SKIP LOCKED), or the status when it is no longer pending.
+ * process has claimed it (SKIP LOCKED), or the status when it is no longer pending.
  */
 export async function claimRawInput(
   client: pg.PoolClient,

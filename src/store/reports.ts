@@ -119,7 +119,7 @@ export async function isReportIdReused(
 }
 
 /**
- * The key of a record's sender: a digest of the source address, identifiers and DKIM and SPF
+ * Derives the key of a record's sender: a digest of the source address, identifiers and DKIM and SPF
  * results. MD5 serves as a fast, well-spread 128-bit key here, not for security: a collision
  * would only merge two senders' attribution.
  */
@@ -229,7 +229,7 @@ class CopyRecordWriter implements RecordWriter {
   }
 }
 
-/** A value in COPY's text format: backslash, tab and line breaks escaped, null as \N. */
+/** Escapes a value for COPY's text format: backslash, tab and line breaks escaped, null as \N. */
 function copyText(value: string | null): string {
   if (value === null) return '\\N';
   if (!/[\\\t\n\r]/.test(value)) return value;
