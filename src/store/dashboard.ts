@@ -109,6 +109,41 @@ function passRate(pass: number, messages: number): number | null {
 // ---------------------------------------------------------------------------------------------
 // Overview
 
+// The overview reads the daily rollup tables where they can serve the filter, so that it does
+// not scan records. Rollups have UTC days and no split by disposition or by result, so any other
+// filter reads records. Reports that the rollup worker has not reached yet (rolled_up_at IS
+// NULL) are read from records and added; each query runs in one snapshot, so a report is
+// counted on one side only.
+function rollupsCover(filter: DashboardFilter): boolean {
+  return filter.timeZone === 'UTC' && filter.disposition === null && filter.dmarcPass === null;
+}
+
+// Parameters of the rollup queries, $1 to $5: from, to, domain, reporter, foreign.
+function rollupParams(filter: DashboardFilter): unknown[] {
+  return [filter.from, filter.to, filter.domain, filter.reporter, filter.foreign];
+}
+
+function rollupFilter(alias: string): string {
+  return `
+    ${alias}.is_foreign = $5
+    AND ($1::date IS NULL OR ${alias}.day >= $1::date)
+    AND ($2::date IS NULL OR ${alias}.day <= $2::date)
+    AND ($3::text IS NULL OR ${alias}.domain = $3 OR right(${alias}.domain, length($3) + 1) = '.' || $3)
+    AND ($4::text IS NULL OR ${alias}.reporter_org = $4)`;
+}
+
+// Records of the reports not rolled up yet, under the same five parameters.
+const FRESH_RECORDS = `
+  SELECT rec.*
+    FROM reports rep
+    JOIN records rec ON rec.report_ref = rep.id AND rec.date_begin = rep.date_begin
+   WHERE rep.rolled_up_at IS NULL
+     AND rec.is_foreign = $5
+     AND ($1::date IS NULL OR rec.date_begin >= ($1::date)::timestamp AT TIME ZONE 'UTC')
+     AND ($2::date IS NULL OR rec.date_begin < ($2::date + 1)::timestamp AT TIME ZONE 'UTC')
+     AND ($3::text IS NULL OR rec.domain = $3 OR right(rec.domain, length($3) + 1) = '.' || $3)
+     AND ($4::text IS NULL OR rec.reporter_org = $4)`;
+
 const SUMMARY_TOTALS = `
   SELECT count(DISTINCT rec.report_ref)::int AS reports,
          count(*)::int AS records,
@@ -119,6 +154,38 @@ const SUMMARY_TOTALS = `
          count(DISTINCT rec.reporter_org)::int AS reporters
     FROM records rec
    WHERE ${RECORD_FILTER}`;
+
+const SUMMARY_TOTALS_FROM_ROLLUPS = `
+  WITH fresh AS (${FRESH_RECORDS}),
+  rolled AS (
+    SELECT coalesce(sum(stats.reports), 0) AS reports,
+           coalesce(sum(stats.records), 0) AS records,
+           coalesce(sum(stats.messages), 0) AS messages,
+           coalesce(sum(stats.pass_messages), 0) AS pass
+      FROM daily_domain_stats stats
+     WHERE ${rollupFilter('stats')}
+  ),
+  source_ips AS (
+    SELECT sender.source_ip
+      FROM daily_sender_stats stats
+      JOIN senders sender ON sender.sender_key = stats.sender_key
+     WHERE ${rollupFilter('stats')}
+    UNION
+    SELECT source_ip FROM fresh
+  ),
+  names AS (
+    SELECT stats.domain, stats.reporter_org FROM daily_domain_stats stats WHERE ${rollupFilter('stats')}
+    UNION
+    SELECT domain, reporter_org FROM fresh
+  )
+  SELECT (rolled.reports + (SELECT count(DISTINCT report_ref) FROM fresh))::int AS reports,
+         (rolled.records + (SELECT count(*) FROM fresh))::int AS records,
+         rolled.messages + (SELECT coalesce(sum(count), 0) FROM fresh) AS messages,
+         rolled.pass + (SELECT coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) FROM fresh) AS pass,
+         (SELECT count(source_ip) FROM source_ips)::int AS sources,
+         (SELECT count(DISTINCT domain) FROM names)::int AS domains,
+         (SELECT count(DISTINCT reporter_org) FROM names)::int AS reporters
+    FROM rolled`;
 
 export interface SummaryTotals {
   reports: number;
@@ -132,12 +199,14 @@ export interface SummaryTotals {
   reporters: number;
 }
 
-/** Totals of the filtered window: reports, records, messages, DMARC pass and fail. */
+/** Finds the totals of the filtered window: reports, records, messages, pass and fail. */
 export async function findSummaryTotals(
   pool: pg.Pool,
   filter: DashboardFilter,
 ): Promise<SummaryTotals> {
-  const { rows } = await pool.query(SUMMARY_TOTALS, filterParams(filter));
+  const { rows } = rollupsCover(filter)
+    ? await pool.query(SUMMARY_TOTALS_FROM_ROLLUPS, rollupParams(filter))
+    : await pool.query(SUMMARY_TOTALS, filterParams(filter));
   const row = rows[0];
   return {
     reports: row.reports,
@@ -161,6 +230,22 @@ const MESSAGES_PER_DAY = `
    GROUP BY 1
    ORDER BY 1`;
 
+const MESSAGES_PER_DAY_FROM_ROLLUPS = `
+  WITH fresh AS (${FRESH_RECORDS})
+  SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(pass) AS pass, sum(fail) AS fail
+    FROM (
+      SELECT stats.day, stats.pass_messages AS pass, stats.messages - stats.pass_messages AS fail
+        FROM daily_domain_stats stats
+       WHERE ${rollupFilter('stats')}
+      UNION ALL
+      SELECT (date_begin AT TIME ZONE 'UTC')::date,
+             CASE WHEN dmarc_pass THEN count ELSE 0 END,
+             CASE WHEN dmarc_pass THEN 0 ELSE count END
+        FROM fresh
+    ) days
+   GROUP BY day
+   ORDER BY day`;
+
 /** Labels and datasets for chart.js; days without reports are present with zeros. */
 export interface DailySeries {
   labels: string[];
@@ -168,15 +253,14 @@ export interface DailySeries {
   fail: number[];
 }
 
-/** Messages per day of the report's begin date, split into DMARC pass and fail. */
+/** Finds messages per day of the report's begin date, split into DMARC pass and fail. */
 export async function findMessagesPerDay(
   pool: pg.Pool,
   filter: DashboardFilter,
 ): Promise<DailySeries> {
-  const { rows } = await pool.query<{ day: string; pass: number; fail: number }>(
-    MESSAGES_PER_DAY,
-    filterParams(filter),
-  );
+  const { rows } = rollupsCover(filter)
+    ? await pool.query<DailyRow>(MESSAGES_PER_DAY_FROM_ROLLUPS, rollupParams(filter))
+    : await pool.query<DailyRow>(MESSAGES_PER_DAY, filterParams(filter));
   const byDay = new Map(rows.map((row) => [row.day, row]));
   const series: DailySeries = { labels: [], pass: [], fail: [] };
   if (rows.length === 0) return series;
@@ -193,21 +277,20 @@ export async function findMessagesPerDay(
   return series;
 }
 
+interface DailyRow {
+  day: string;
+  pass: number;
+  fail: number;
+}
+
 function nextDay(day: string): string {
   const date = new Date(`${day}T00:00:00Z`);
   date.setUTCDate(date.getUTCDate() + 1);
   return date.toISOString().slice(0, 10);
 }
 
-const DOMAIN_POLICIES = `
-  WITH totals AS (
-    SELECT rec.domain,
-           sum(rec.count) AS messages,
-           coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass
-      FROM records rec
-     WHERE ${RECORD_FILTER}
-     GROUP BY rec.domain
-  )
+// The policy of the latest report about each domain, joined to the domain's totals.
+const LATEST_POLICY = `
   SELECT totals.domain, totals.messages, totals.pass, latest.policy_p, latest.policy_sp,
          latest.policy_np, latest.policy_pct, latest.date_begin AS policy_seen
     FROM totals
@@ -220,9 +303,37 @@ const DOMAIN_POLICIES = `
     ) latest ON true
    ORDER BY totals.messages DESC, totals.domain`;
 
-/** Per policy domain: volume, DMARC pass rate and the policy the latest report saw published. */
+const DOMAIN_POLICIES = `
+  WITH totals AS (
+    SELECT rec.domain,
+           sum(rec.count) AS messages,
+           coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass
+      FROM records rec
+     WHERE ${RECORD_FILTER}
+     GROUP BY rec.domain
+  )
+  ${LATEST_POLICY}`;
+
+const DOMAIN_POLICIES_FROM_ROLLUPS = `
+  WITH fresh AS (${FRESH_RECORDS}),
+  totals AS (
+    SELECT domain, sum(messages) AS messages, sum(pass) AS pass
+      FROM (
+        SELECT stats.domain, stats.messages, stats.pass_messages AS pass
+          FROM daily_domain_stats stats
+         WHERE ${rollupFilter('stats')}
+        UNION ALL
+        SELECT domain, count, CASE WHEN dmarc_pass THEN count ELSE 0 END FROM fresh
+      ) domains
+     GROUP BY domain
+  )
+  ${LATEST_POLICY}`;
+
+/** Finds per policy domain the volume, DMARC pass rate and latest published policy. */
 export async function findDomainPolicies(pool: pg.Pool, filter: DashboardFilter): Promise<Row[]> {
-  const { rows } = await pool.query(DOMAIN_POLICIES, filterParams(filter));
+  const { rows } = rollupsCover(filter)
+    ? await pool.query(DOMAIN_POLICIES_FROM_ROLLUPS, rollupParams(filter))
+    : await pool.query(DOMAIN_POLICIES, filterParams(filter));
   return rows.map((row) => ({
     domain: row.domain,
     messages: row.messages,
@@ -253,7 +364,7 @@ export interface IngestHealth {
   reporters: Row[];
 }
 
-/** Ingestion health: inputs per status, the latest input, the latest report per reporter. */
+/** Finds ingestion health: inputs per status, the latest input and report per reporter. */
 export async function findIngestHealth(pool: pg.Pool): Promise<IngestHealth> {
   const [inputs, reporters] = await Promise.all([
     pool.query(INPUT_HEALTH),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { rollUpAllReports, rollUpReports } from '../../src/store/rollups.js';
 import { postgresAvailable } from '../helpers/database.js';
 import {
   ADMIN_PASSWORD,
@@ -129,6 +130,36 @@ describe.skipIf(!available)('dashboard API on PostgreSQL', () => {
       const { daily } = await getJson('/api/summary?tz=America/Los_Angeles');
 
       expect(daily.labels).toEqual(['2025-12-04', '2025-12-05']);
+    });
+
+    it('gives the same overview from rollups and from records', async () => {
+      const overview = async (query: string) => {
+        const { totals, daily, domains } = await getJson(`/api/summary?${query}`);
+        return { totals, daily, domains };
+      };
+      // Etc/UTC has the same days as UTC but is not read from the rollups.
+      const fromRecords = await overview('tz=Etc/UTC&from=2025-12-05');
+      const fresh = await overview('from=2025-12-05');
+
+      expect(await rollUpReports(server.runtime.db.pool, 2)).toBe(2);
+      const mixed = await overview('from=2025-12-05');
+      await rollUpAllReports(server.runtime.db.pool);
+      const rolled = await overview('from=2025-12-05');
+
+      expect(fromRecords.totals.messages).toBe(55);
+      expect(fresh).toEqual(fromRecords);
+      expect(mixed).toEqual(fromRecords);
+      expect(rolled).toEqual(fromRecords);
+      const filtered = await overview(
+        'from=2025-12-06&domain=mail.example.com&reporter=google.com',
+      );
+      expect(filtered.totals).toMatchObject({
+        messages: 20,
+        pass: 17,
+        reports: 1,
+        records: 3,
+        sources: 3,
+      });
     });
 
     it('CSV twin lists messages per day', async () => {
