@@ -14,6 +14,10 @@ export interface Config {
   imap: ImapConfig | null;
   watchDir: string | undefined;
   servicesFile: string | undefined;
+  /** REVERSE_DNS: `off`, `system` (`on`: the operating system's resolvers) or DNS servers. */
+  reverseDns: 'off' | 'system' | string[];
+  /** REVERSE_DNS_TIMEOUT_MS: deadline of one address's lookup, PTR and forward queries together. */
+  reverseDnsTimeoutMs: number;
   smtpUrl: string | undefined;
   alertFrom: string | undefined;
   alertTo: string[];
@@ -96,6 +100,23 @@ const environment = z.object({
   IMAP_POLL_SECONDS: positiveInteger.default(60),
   WATCH_DIR: z.string().min(1).optional(),
   SERVICES_FILE: z.string().min(1).optional(),
+  // Off unless asked for: lookups send every source address of every report to a DNS server.
+  REVERSE_DNS: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .refine(
+      (value) =>
+        ['off', 'on', 'system'].includes(value) ||
+        value
+          .split(',')
+          .every((server) => /^(\[[0-9a-f:.]+\]|[0-9.]+)(:\d{1,5})?$/.test(server.trim())),
+      {
+        message:
+          'expected off, on (the system resolvers) or DNS servers such as 127.0.0.1:53,[::1]:53',
+      },
+    )
+    .default('off'),
+  REVERSE_DNS_TIMEOUT_MS: positiveInteger.default(2000),
   SMTP_URL: z
     .string()
     .refine((value) => /^smtps?:\/\//.test(value), { message: 'expected smtp:// or smtps:// URL' })
@@ -185,6 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     imap,
     watchDir: values.WATCH_DIR,
     servicesFile: values.SERVICES_FILE,
+    reverseDns:
+      values.REVERSE_DNS === 'off'
+        ? 'off'
+        : values.REVERSE_DNS === 'on' || values.REVERSE_DNS === 'system'
+          ? 'system'
+          : values.REVERSE_DNS.split(',').map((server) => server.trim()),
+    reverseDnsTimeoutMs: values.REVERSE_DNS_TIMEOUT_MS,
     smtpUrl: values.SMTP_URL,
     alertFrom: values.ALERT_FROM,
     alertTo,
