@@ -77,6 +77,11 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use(identify);
   app.use(viewRoutes());
 
+  // API responses carry report data: no browser or proxy may keep a copy.
+  app.use('/api', (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   app.use('/api', requireLogin, requireCsrfToken);
   app.use(sessionRoutes(authOptions));
   app.use(adminRoutes(pool, httpLog));

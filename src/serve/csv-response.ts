@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Response } from 'express';
 
 import { csvLine } from '../export/csv.js';
@@ -71,7 +70,14 @@ export async function sendCsv(
 /** Writes a chunk and waits until the socket drains, or returns when the client went away. */
 export async function writeChunk(res: Response, chunk: string): Promise<void> {
   if (res.destroyed) return;
-  if (!res.write(chunk)) {
-    await Promise.race([once(res, 'drain'), once(res, 'close')]);
-  }
+  if (res.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const settle = () => {
+      res.off('drain', settle);
+      res.off('close', settle);
+      resolve();
+    };
+    res.on('drain', settle);
+    res.on('close', settle);
+  });
 }

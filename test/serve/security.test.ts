@@ -398,6 +398,30 @@ describe.skipIf(!available)('access control on PostgreSQL', () => {
     await logIn(server.baseUrl, 'paul', 'a-new-password-456');
   });
 
+  it('makes a reset password one-time', async () => {
+    const user = await createUser(server, admin, 'rita', 'viewer');
+    const before = await logIn(server.baseUrl, 'rita', 'rita-password-123');
+    const reset = await request(
+      'PATCH',
+      `/api/users/${user.id}`,
+      sessionHeaders(admin),
+      JSON.stringify({ password: 'set-by-the-admin-1' }),
+    );
+
+    expect(reset.status).toBe(200);
+    expect((await request('GET', '/api/summary', sessionHeaders(before))).status).toBe(401);
+    const after = await logIn(server.baseUrl, 'rita', 'set-by-the-admin-1');
+    const blocked = await request('GET', '/api/summary', sessionHeaders(after));
+    expect(blocked.status).toBe(403);
+    expect((await blocked.json()).error.code).toBe('password-change-required');
+  });
+
+  it('keeps API responses out of caches', async () => {
+    const response = await request('GET', '/api/summary', sessionHeaders(admin));
+
+    expect(response.headers.get('cache-control')).toBe('no-store');
+  });
+
   it('keeps the last admin', async () => {
     const { rows } = await server.runtime.db.pool.query(
       `SELECT id FROM users WHERE username = 'admin'`,
