@@ -22,6 +22,11 @@ export interface Config {
   alertFrom: string | undefined;
   alertTo: string[];
   adminPassword: string | undefined;
+  /**
+   * TRUST_PROXY: Express's `trust proxy` setting, so that login rate limits see the client's
+   * address behind a reverse proxy. False (the default) uses the socket address.
+   */
+  trustProxy: boolean | number | string;
   logLevel: string;
   limits: ParseLimits;
   /** Months of records kept; older monthly partitions are dropped. 0 keeps everything. */
@@ -124,6 +129,16 @@ const environment = z.object({
   ALERT_FROM: z.string().min(3).optional(),
   ALERT_TO: z.string().optional(),
   ADMIN_PASSWORD: z.string().min(12, { message: 'must be at least 12 characters' }).optional(),
+  TRUST_PROXY: z
+    .string()
+    .refine(
+      (value) => /^(true|false|\d+|[0-9a-fA-F:.,/\s]+|loopback|linklocal|uniquelocal)$/.test(value),
+      {
+        message:
+          'expected false, true, a hop count, or addresses/subnets such as loopback,10.0.0.0/8',
+      },
+    )
+    .optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   RETENTION_MONTHS: z.coerce.number().int().min(0).default(0),
   MAX_INPUT_BYTES: positiveInteger.default(DEFAULT_LIMITS.maxInputBytes),
@@ -217,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertFrom: values.ALERT_FROM,
     alertTo,
     adminPassword: values.ADMIN_PASSWORD,
+    trustProxy: parseTrustProxy(values.TRUST_PROXY),
     logLevel: values.LOG_LEVEL,
     retentionMonths: values.RETENTION_MONTHS,
     limits: {
@@ -230,4 +246,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxValueLength: values.MAX_VALUE_LENGTH,
     },
   };
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }

@@ -48,6 +48,7 @@ export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', config.trustProxy);
 
   const firstAdminReady = firstAdminGate(deps, httpLog);
 
