@@ -16,7 +16,7 @@ const CLUSTER_OWNER = 'postgres';
 
 /**
  * A PostgreSQL cluster of the test's own: its data folder is a temporary folder, it listens
- * on a free port of 127.0.0.1 with trust authentication, and stopping it affects nobody else.
+ * on a free port of 127.0.0.1 with trust authentication, and stopping it affects no other test.
  */
 export interface PrivatePostgres {
   port: number;
