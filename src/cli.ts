@@ -9,6 +9,9 @@ import { runPollOnce } from './commands/poll.js';
 import { runReprocess } from './commands/reprocess.js';
 import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
+import { runServicesCheck } from './commands/services.js';
+import { runRecommend } from './commands/recommend.js';
+import { runWhatIf } from './commands/whatif.js';
 
 /** Loads the configuration and opens the database around one command. */
 async function withRuntime(
@@ -105,6 +108,50 @@ program
   .command('reprocess')
   .description('read quarantined and partly read inputs again and report what changed')
   .action(() => withRuntime((runtime) => runReprocess(runtime)));
+
+program
+  .command('services')
+  .description('work with the service catalog')
+  .command('check')
+  .description('validate a catalog file and say what each rule matches in stored reports')
+  .argument('[file]', 'catalog file (default SERVICES_FILE)')
+  .addOption(
+    new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
+  )
+  .action((file: string | undefined, options) =>
+    withRuntime((runtime) => runServicesCheck(runtime, file, options)),
+  );
+
+program
+  .command('recommend')
+  .description('print the next DMARC steps per domain and service, with evidence and DNS records')
+  .option('--domain <domain>', 'only this domain and its subdomains')
+  .option('--from <date>', 'first day, inclusive (default: 30 days before --to)', parseDateOption)
+  .option(
+    '--to <date>',
+    'last day, inclusive (default: the last day with reports)',
+    parseDateOption,
+  )
+  .addOption(
+    new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
+  )
+  .action((options) => withRuntime((runtime) => runRecommend(runtime, options)));
+
+program
+  .command('whatif')
+  .description('replay stored reports under a candidate policy: what it would quarantine or reject')
+  .requiredOption('--domain <domain>', 'the domain the policy would be published on')
+  .requiredOption('--policy <record>', 'the candidate DMARC record, e.g. "v=DMARC1; p=reject"')
+  .option('--from <date>', 'first day, inclusive (default: 30 days before --to)', parseDateOption)
+  .option(
+    '--to <date>',
+    'last day, inclusive (default: the last day with reports)',
+    parseDateOption,
+  )
+  .addOption(
+    new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
+  )
+  .action((options) => withRuntime((runtime) => runWhatIf(runtime, options)));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dmarc-lens: ${error instanceof Error ? error.message : String(error)}\n`);
