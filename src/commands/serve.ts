@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 
+import { AnalysisService, startAnalysisWorkers } from '../analyze/service.js';
 import { DirectoryWatcher } from '../ingest/watch-dir.js';
 import { ImapPoller } from '../ingest/imap-poller.js';
 import { PendingInputWorker } from '../ingest/pending-worker.js';
 import type { Runtime } from '../runtime.js';
+import { analysisRouter } from '../serve/api/analysis-router.js';
 import { createApp } from '../serve/app.js';
 import { applyRetention } from '../store/maintenance.js';
 import { ensureRecordPartitions } from '../store/partitions.js';
@@ -32,12 +34,19 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
   const { config, log } = runtime;
   const components: Component[] = [];
 
+  // An invalid SERVICES_FILE stops start-up here, before any component runs.
+  const analysis = new AnalysisService({ pool: runtime.db.pool, log, config });
+  await analysis.syncCatalogFile();
+
   const maintenance = startMaintenance(runtime);
   components.push({ name: 'maintenance', stop: async () => clearInterval(maintenance) });
 
   const rollups = new RollupWorker(runtime.db.pool, log);
   rollups.start();
   components.push({ name: 'rollups', stop: () => rollups.stop() });
+
+  const analysisWorkers = startAnalysisWorkers(analysis, rollups, config);
+  components.push({ name: 'analysis', stop: () => analysisWorkers.stop() });
 
   const pending = new PendingInputWorker(runtime.ingest, 30, () => rollups.wake());
   pending.start();
@@ -71,7 +80,7 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
     log,
     ingest: runtime.ingest,
     demo: options.demo ?? false,
-    analysis: options.analysis,
+    analysis: options.analysis ?? { router: analysisRouter(analysis) },
   });
   const server = await listen(app, config.host, config.port);
   const address = server.address();
