@@ -108,9 +108,14 @@ export async function* exportRecords(pool: pg.Pool, filter: ExportFilter): Async
            reports.date_end AS "end", records.domain, host(records.source_ip) AS source_ip,
            records.source_ip AS source_inet, records.count, records.disposition,
            records.eval_dkim AS dkim_eval, records.eval_spf AS spf_eval, records.header_from,
-           records.envelope_from, records.envelope_to, records.dkim, records.spf, records.reasons
+           records.envelope_from, records.envelope_to, records.dkim, records.spf, records.reasons,
+           source_hosts.ptr AS source_name, senders.service
       FROM records
       JOIN reports ON reports.id = records.report_ref
+      -- Reverse DNS (forward-confirmed names only) and attribution are kept per source address
+      -- and per sender, so that a catalog change never rewrites records.
+      LEFT JOIN senders ON senders.sender_key = records.sender_key
+      LEFT JOIN source_hosts ON source_hosts.ip = records.source_ip AND source_hosts.state = 'ok'
       ${where}
      ORDER BY records.date_begin, records.report_ref, records.id`;
   for await (const rows of streamRows<Row>(pool, sql, params)) {
