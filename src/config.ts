@@ -21,6 +21,8 @@ export interface Config {
   smtpUrl: string | undefined;
   alertFrom: string | undefined;
   alertTo: string[];
+  /** ALERT_RULES_FILE: YAML or JSON with alert rule settings and digests; defaults apply without it. */
+  alertRulesFile: string | undefined;
   adminPassword: string | undefined;
   /**
    * TRUST_PROXY: Express's `trust proxy` setting, so that login rate limits see the client's
@@ -128,6 +130,7 @@ const environment = z.object({
     .optional(),
   ALERT_FROM: z.string().min(3).optional(),
   ALERT_TO: z.string().optional(),
+  ALERT_RULES_FILE: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(12, { message: 'must be at least 12 characters' }).optional(),
   TRUST_PROXY: z
     .string()
@@ -231,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: values.SMTP_URL,
     alertFrom: values.ALERT_FROM,
     alertTo,
+    alertRulesFile: values.ALERT_RULES_FILE,
     adminPassword: values.ADMIN_PASSWORD,
     trustProxy: parseTrustProxy(values.TRUST_PROXY),
     logLevel: values.LOG_LEVEL,

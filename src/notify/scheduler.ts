@@ -1,0 +1,68 @@
+/**
+ * Runs alerting in `serve`: evaluates the rules every `scheduleMinutes` and soon after each
+ * ingest batch (`wake`), and sends due messages and retries every minute.
+ */
+import type { Logger } from 'pino';
+
+import { Backoff, sleep } from '../ingest/backoff.js';
+import type { Alerting } from './alerting.js';
+
+const TICK_MS = 60_000;
+
+export class AlertScheduler {
+  private readonly controller = new AbortController();
+  private wakeUp = new AbortController();
+  private woken = true;
+  private running: Promise<void> | null = null;
+  private lastEvaluation = 0;
+  private readonly backoff = new Backoff(5_000, 15 * 60_000);
+  private readonly log: Logger;
+
+  constructor(
+    private readonly alerting: Alerting,
+    log: Logger,
+    private readonly tickMs = TICK_MS,
+  ) {
+    this.log = log.child({ component: 'alert-scheduler' });
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Asks for an evaluation now, after an ingest batch. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp.abort();
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    this.wakeUp.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const { signal } = this.controller;
+    const intervalMs = this.alerting.env.settings.scheduleMinutes * 60_000;
+    while (!signal.aborted) {
+      try {
+        const evaluate = this.woken || Date.now() - this.lastEvaluation >= intervalMs;
+        this.woken = false;
+        this.wakeUp = new AbortController();
+        if (evaluate) {
+          this.lastEvaluation = Date.now();
+          await this.alerting.run();
+        } else {
+          await this.alerting.deliverer.deliverDue();
+        }
+        this.backoff.reset();
+        await sleep(this.tickMs, AbortSignal.any([signal, this.wakeUp.signal]));
+      } catch (error) {
+        const delay = this.backoff.nextDelay();
+        this.log.error({ err: error, retryInMs: delay }, 'Alert evaluation failed; retrying');
+        await sleep(delay, signal);
+      }
+    }
+  }
+}
