@@ -115,7 +115,7 @@ afterAll(() => {
   silent.close();
 });
 
-async function hosts(runtime: TestRuntime) {
+async function hosts(runtime: TestRuntime): Promise<Record<string, Record<string, unknown>>> {
   const { rows } = await runtime.db.pool.query(
     `SELECT host(ip) AS ip, ptr, state, names, error,
             extract(epoch FROM expires_at - looked_up_at)::int AS ttl
