@@ -72,14 +72,14 @@ import { whatIf, type WhatIfCounts } from './what-if.js';
  */
 export const DEFAULT_WINDOW_DAYS = 30;
 
-/** Filters as a caller gives them; a missing window becomes the default one. */
+/** Filters as a caller gives them. A missing window becomes the default one. */
 export type AnalysisRequest = Partial<AnalysisFilter>;
 
 /** Totals of one service, or of mail no service claims, over the window. */
 export interface ServiceSummary {
   /** `service` for a catalog service, `provider` for a known provider outside the catalog. */
   kind: 'service' | 'provider' | 'unattributed';
-  /** Service name; `''` for the other kinds. */
+  /** Service name, or `''` for the other kinds. */
   service: string;
   provider: string | null;
   team: string | null;
@@ -124,7 +124,7 @@ export interface WhatIfReport {
   notes: string[];
 }
 
-/** Messages of one service under the candidate policy; counts under pct are expected values. */
+/** Messages of one service under the candidate policy. Counts under pct are expected values. */
 export interface WhatIfRow {
   service: string;
   messages: number;
@@ -135,7 +135,7 @@ export interface WhatIfRow {
   reject: number;
 }
 
-/** What each rule of a catalog would match in stored data, for `services check`. */
+/** Matches of a catalog's rules in stored data, for `services check`. */
 export interface CatalogCheck {
   services: {
     name: string;
@@ -143,8 +143,8 @@ export interface CatalogCheck {
     senders: number;
     messages: number;
     /**
-     * Per rule: what it wins under the whole catalog, and what it matches on its own; a rule
-     * that matches but never wins is shadowed by a stronger rule.
+     * Totals per rule, under the whole catalog and for the rule on its own. A rule that
+     * matches on its own but never wins is shadowed by a stronger rule.
      */
     rules: {
       rule: string;
@@ -181,7 +181,7 @@ function shiftDay(day: string, days: number): string {
   return date.toISOString().slice(0, 10);
 }
 
-/** Reads a published policy from a report as a policy record; null when `p` is unreadable. */
+/** Reads a published policy from a report as a policy record, or null when `p` is unreadable. */
 export function policyFromReport(domain: string, reported: PublishedPolicy): DmarcPolicy | null {
   const p = parsePolicyRequest(reported.p);
   if (p === null) return null;
@@ -223,7 +223,7 @@ export class AnalysisService {
   private readonly thresholds: RecommendationThresholds;
   private readonly windowDays: number;
   private readonly catalogCache = new CatalogCache();
-  /** Called after this process changed the catalog; `startAnalysisWorkers` wakes attribution. */
+  /** Called after this process changed the catalog. `startAnalysisWorkers` wakes attribution here. */
   onCatalogChanged: (version: number) => void = () => {};
 
   constructor(options: {
@@ -283,7 +283,7 @@ export class AnalysisService {
     return { rows, policies };
   }
 
-  /** Recommendations per domain and service; a service filter keeps that service's items. */
+  /** Returns recommendations per domain and service. A service filter keeps its own items. */
   async recommendations(
     request: AnalysisRequest = {},
   ): Promise<{ filter: AnalysisFilter; rows: Recommendation[] }> {
@@ -292,8 +292,8 @@ export class AnalysisService {
     const { rows, policies } = await this.senderTotals({ ...filter, service: null });
     let items = recommend(buildDomainEvidence(rows, policies), this.thresholds);
     if (filter.service !== null) {
-      const wanted = filter.service.toLowerCase();
-      items = items.filter((item) => item.service.toLowerCase() === wanted);
+      const serviceName = filter.service.toLowerCase();
+      items = items.filter((item) => item.service.toLowerCase() === serviceName);
     }
     return { filter, rows: items };
   }
@@ -349,7 +349,7 @@ export class AnalysisService {
     return { filter, results };
   }
 
-  /** Diagnoses of failing mail per domain, service and cause, largest first. */
+  /** Returns diagnoses of failing mail per domain, service and cause, largest first. */
   async diagnoses(
     request: AnalysisRequest = {},
   ): Promise<{ filter: AnalysisFilter; rows: DiagnosisTotals[] }> {
@@ -358,7 +358,7 @@ export class AnalysisService {
     return { filter, rows: summarizeDiagnoses(rows, policies) };
   }
 
-  /** One page of source addresses with reverse DNS and attribution. */
+  /** Returns one page of source addresses with reverse DNS and attribution. */
   async sources(
     request: AnalysisRequest,
     page: { sort: string; order: 'asc' | 'desc'; page: number; pageSize: number },
@@ -367,7 +367,7 @@ export class AnalysisService {
     return { filter, ...(await findAttributedSources(this.pool, filter, page)) };
   }
 
-  /** Every source address of the window, in batches, for CSV. */
+  /** Streams every source address of the window in batches, for CSV. */
   async streamSources(
     request: AnalysisRequest,
     sort: { sort: string; order: 'asc' | 'desc' },
@@ -376,7 +376,7 @@ export class AnalysisService {
     return streamAttributedSources(this.pool, filter, sort);
   }
 
-  /** Totals per catalog service, per known provider outside the catalog, and unattributed. */
+  /** Returns totals per catalog service, per provider outside the catalog, and unattributed. */
   async services(
     request: AnalysisRequest = {},
   ): Promise<{ filter: AnalysisFilter; rows: ServiceSummary[] }> {
@@ -389,12 +389,12 @@ export class AnalysisService {
     return { filter, rows: summarizeServices(rows, policies, days, stored.catalog, filter) };
   }
 
-  /** The database copy of the catalog, and whether SERVICES_FILE still matches it. */
+  /** Returns the database copy of the catalog and whether SERVICES_FILE still matches it. */
   async catalog(): Promise<CatalogView> {
     return toCatalogView(await findCatalog(this.pool));
   }
 
-  /** The database copy of the catalog as parsed services. */
+  /** Returns the database copy of the catalog as parsed services. */
   async storedCatalog(): Promise<StoredCatalog> {
     return findCatalog(this.pool);
   }
@@ -643,7 +643,9 @@ function summarizeServices(
     const key = summaryKey(service, provider);
     let summary = summaries.get(key);
     if (!summary) {
-      const kind = service !== '' ? 'service' : provider !== null ? 'provider' : 'unattributed';
+      let kind: ServiceSummary['kind'] = 'unattributed';
+      if (service !== '') kind = 'service';
+      else if (provider !== null) kind = 'provider';
       summary = emptySummary(kind, service, provider, byName.get(service));
       summaries.set(key, summary);
     }
@@ -675,7 +677,7 @@ export interface AnalysisWorkers {
   stop(): Promise<void>;
 }
 
-/** Options of `startAnalysisWorkers`; the resolver is injectable for tests. */
+/** Options of `startAnalysisWorkers`. The resolver is injectable for tests. */
 export interface AnalysisWorkerOptions {
   /** REVERSE_DNS: `off`, `system` (the operating system's servers) or `host[:port]` entries. */
   reverseDns: 'off' | 'system' | string[];

@@ -3,7 +3,7 @@ import { AnalysisService } from '../analyze/service.js';
 import type { Runtime } from '../runtime.js';
 import type { AnalysisFilter } from '../store/analysis.js';
 
-/** Options shared by the analysis commands; dates are UTC days and `to` is inclusive. */
+/** Options shared by the analysis commands. Dates are UTC days, and `to` is inclusive. */
 export interface AnalysisCommandOptions {
   domain?: string;
   from?: Date;

@@ -11,7 +11,7 @@ interface ServicesCheckOptions {
 
 /**
  * `dmarc-lens services check [FILE]`: validates a catalog file (default SERVICES_FILE), then
- * says what each of its rules would match in the stored reports, without changing the
+ * reports what each of its rules would match in the stored reports, without changing the
  * catalog in the database. Returns 1 when the file is invalid, 2 when no file is named.
  */
 export async function runServicesCheck(

@@ -15,7 +15,7 @@ import type { DomainEvidence, SourceStats } from '../analyze/recommendations.js'
 import type { ReplayRow } from '../analyze/what-if.js';
 import { streamRows } from './cursor.js';
 
-/** The filters of every analysis query; days are UTC and `to` is inclusive. */
+/** The filters of every analysis query. Days are UTC, and `to` is inclusive. */
 export interface AnalysisFilter {
   from: string | null;
   to: string | null;
@@ -58,7 +58,7 @@ export interface SenderTotals {
 }
 
 // $1 from, $2 to, $3 domain, $4 reporter, $5 service. A null parameter switches its condition
-// off; `right()` instead of LIKE, so that `%` or `_` in a domain match only themselves.
+// off. `right()` replaces LIKE so that `%` or `_` in a domain match only themselves.
 const WINDOW_FILTER = `
   NOT d.is_foreign
   AND ($1::date IS NULL OR d.day >= $1::date)
@@ -87,7 +87,7 @@ const SENDER_TOTALS = `
    GROUP BY d.domain, s.sender_key, h.ip
    ORDER BY d.domain, s.sender_key`;
 
-// The latest report of each domain tells the policy published now.
+// The latest report of each domain shows the policy published now.
 const PUBLISHED_POLICIES = `
   SELECT DISTINCT ON (domain) domain, policy_p, policy_sp, policy_np, policy_pct,
          policy_testing, policy_adkim, policy_aspf, policy_fo
@@ -177,7 +177,7 @@ export async function findLastDay(pool: pg.Pool, domain: string | null): Promise
 export interface ServiceDay {
   /** Service name, or `''` for mail no service claims. */
   service: string;
-  /** The provider of mail no service claims; null for service mail and unattributed mail. */
+  /** The provider of mail no service claims, or null for service mail and unattributed mail. */
   provider: string | null;
   day: string;
   messages: number;
@@ -221,9 +221,9 @@ function attributionOf(row: SenderTotals): Attribution | null {
 /**
  * Explains why a sender's failing messages fail, under the domain's published alignment modes.
  * Returns no diagnosis when the sender has no failing messages, or when its raw results pass
- * although the reporters said fail.
+ * although the reporters reported a failure.
  * NOTE: override reasons are kept per record, not per sender, so a forwarded sender reads as
- * spoofing here; the record view of the dashboard shows the reasons.
+ * spoofing here. The record view of the dashboard shows the reasons.
  */
 export function diagnoseSender(
   row: SenderTotals,
@@ -330,7 +330,7 @@ interface StatsGroup extends SourceStats {
 }
 
 /**
- * The key that groups senders into the rows of `recommend()`. Service mail groups by service
+ * Returns the key that groups senders into the rows of `recommend()`. Service mail groups by service
  * and header From. Mail no service claims also splits by provider and by whether it mostly
  * passes, so that a legitimate unknown sender is not summed with spoofing of the same domain.
  */
@@ -470,7 +470,7 @@ export function buildReplayRows(rows: readonly SenderTotals[]): ReplayRow[] {
 export interface AttributedSource {
   source_ip: string | null;
   source_name: string | null;
-  /** Reverse DNS state; null when the address was never looked up. */
+  /** Reverse DNS state, or null when the address was never looked up. */
   rdns_state: string | null;
   rdns_names: string[];
   service: string | null;
@@ -487,7 +487,7 @@ export interface AttributedSource {
   last_seen: string;
 }
 
-/** Sort keys of the attributed sources; `attention` puts unattributed and failing first. */
+/** Sort keys of the attributed sources. `attention` puts unattributed and failing first. */
 export const ATTRIBUTED_SOURCE_SORTS: Record<string, string> = {
   attention: '(service IS NULL), dmarc_fail',
   messages: 'messages',
@@ -518,7 +518,7 @@ const ATTRIBUTED_SOURCES = `
 function sourcesOrder(sort: string, order: 'asc' | 'desc'): string {
   const direction = order === 'asc' ? 'ASC' : 'DESC';
   if (sort === 'attention') {
-    // Unattributed first, then by failing messages; `order` flips only the failing count.
+    // Unattributed first, then by failing messages. `order` flips only the failing count.
     return `ORDER BY (service IS NULL) DESC, dmarc_fail ${direction}, messages DESC, source_ip_inet`;
   }
   const expression = ATTRIBUTED_SOURCE_SORTS[sort];

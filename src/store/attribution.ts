@@ -140,8 +140,8 @@ export class CatalogCache {
 
 /**
  * Attributes one batch of senders that are not attributed under the current catalog version.
- * Returns how many it attributed; 0 means none was waiting. Several processes may run it at
- * once: each batch is claimed with SKIP LOCKED.
+ * Returns how many it attributed, 0 when none was waiting. Several processes may run it at
+ * once, because each batch is claimed with SKIP LOCKED.
  */
 export async function attributeSenderBatch(
   pool: pg.Pool,
@@ -216,7 +216,10 @@ export async function attributeAllSenders(
 export interface RuleMatch {
   /** Service name, or `''` for senders no service claims. */
   service: string;
-  /** The rule as attribution names it, e.g. `ip 203.0.113.0/24`; provider or `''` for others. */
+  /**
+   * The rule as attribution names it, e.g. `ip 203.0.113.0/24`. Senders no service claims have
+   * their provider rule here, or `''`.
+   */
   rule: string;
   senders: number;
   messages: number;
@@ -255,11 +258,11 @@ export function splitRules(service: SendingService): SingleRule[] {
   ];
 }
 
-/** What a catalog does with the stored senders, for `services check`. */
+/** Rule matches of a catalog in the stored senders, for `services check`. */
 export interface RuleMatches {
-  /** The rule that won each sender under the whole catalog, with the senders nobody claims. */
+  /** The rule that won each sender under the whole catalog, with the senders no service claims. */
   wins: RuleMatch[];
-  /** What each rule matches on its own, whether or not a stronger rule wins the sender. */
+  /** Matches of each rule on its own, whether or not a stronger rule wins the sender. */
   alone: RuleMatch[];
 }
 
@@ -323,8 +326,9 @@ export async function findRuleMatches(
 }
 
 /**
- * Runs a job now when woken and otherwise every `idleSeconds`, with backoff while it fails
- * (a database outage pauses it; nothing is lost, since pending work is marked in the database).
+ * Runs a job now when woken and otherwise every `idleSeconds`, with backoff while it fails.
+ * A database outage pauses it, and nothing is lost, because pending work is marked in the
+ * database.
  */
 export class RepeatingJob {
   private readonly controller = new AbortController();
@@ -345,7 +349,7 @@ export class RepeatingJob {
     this.running ??= this.loop();
   }
 
-  /** Asks for a run now; a wake during a run causes one more run right after it. */
+  /** Asks for a run now. A wake during a run causes one more run right after it. */
   wake(): void {
     this.wakeUp.abort();
   }
@@ -378,7 +382,7 @@ export class RepeatingJob {
 }
 
 // How often the worker looks for senders that other instances stored or a catalog change made
-// stale; a rollup or a catalog change in this process wakes it at once.
+// stale. A rollup or a catalog change in this process wakes it at once.
 const ATTRIBUTION_IDLE_SECONDS = 30;
 
 /** Creates the worker that keeps every sender attributed under the current catalog. */

@@ -1,6 +1,6 @@
 /**
  * The database copy of the service catalog and its version. SERVICES_FILE is loaded into it at
- * start-up when the file changed since the last load; API edits change the copy only, so the
+ * start-up when the file changed since the last load. API edits change the copy only, so the
  * file is out of date until someone downloads the YAML and commits it.
  */
 import { createHash } from 'node:crypto';
@@ -41,7 +41,7 @@ export interface CatalogServiceJson {
 export interface CatalogFileState {
   path: string;
   sha256: string;
-  /** The catalog version the load produced; the file is in sync while the version is unchanged. */
+  /** The catalog version the load produced. The file is in sync while the version stays. */
   version: number;
   loadedAt: string;
 }
@@ -53,7 +53,7 @@ export interface StoredCatalog {
   file: CatalogFileState | null;
 }
 
-/** The outcome of a catalog change; `changed` is false when the change was a no-op. */
+/** The outcome of a catalog change. `changed` is false when the change was a no-op. */
 export interface CatalogUpdate {
   changed: boolean;
   version: number;
@@ -141,7 +141,7 @@ export async function findCatalog(pool: pg.Pool | pg.PoolClient): Promise<Stored
   };
 }
 
-/** Returns the current catalog version; every change increments it. */
+/** Returns the current catalog version, which every change increments. */
 export async function findCatalogVersion(pool: pg.Pool): Promise<number> {
   const { rows } = await pool.query<{ version: number }>(FIND_VERSION);
   return rows[0]?.version ?? 0;
@@ -150,7 +150,7 @@ export async function findCatalogVersion(pool: pg.Pool): Promise<number> {
 /**
  * Changes the catalog in one transaction: locks the version, hands the current copy to
  * `change`, and writes what it returns with the next version. `change` returns null to leave
- * the catalog as it is. Several instances may call this at once; they take turns on the lock.
+ * the catalog as it is. Several instances may call this at once, and they take turns on the lock.
  * @throws CatalogError when `change` returns a catalog that does not validate
  */
 export async function updateCatalog(
@@ -223,7 +223,7 @@ export async function readCatalogFile(
 /**
  * Loads SERVICES_FILE into the database copy when its content differs from the last load.
  * An unchanged file keeps the copy, with any edits made through the API since.
- * @throws CatalogError or Error as `readCatalogFile`; the database copy is then unchanged
+ * @throws CatalogError or Error as `readCatalogFile`, leaving the database copy unchanged
  */
 export async function syncCatalogFile(
   pool: pg.Pool,
@@ -267,12 +267,12 @@ export async function addServiceSource(
   serviceName: string,
   range: string,
 ): Promise<AddSourceResult> {
-  const wanted = serviceName.trim().toLowerCase();
+  const nameKey = serviceName.trim().toLowerCase();
   const text = range.trim();
   parseIpRange(text);
   let found: string | null = null;
   const update = await updateCatalog(pool, ({ catalog }) => {
-    const index = catalog.services.findIndex((service) => service.name.toLowerCase() === wanted);
+    const index = catalog.services.findIndex((service) => service.name.toLowerCase() === nameKey);
     if (index < 0) return null;
     const service = catalog.services[index];
     found = service.name;

@@ -21,7 +21,7 @@ export interface EnrichmentOptions {
   /** Addresses claimed per batch. Default 200. */
   batchSize?: number;
   /**
-   * Seconds a claim lasts; a process that dies mid-batch leaves its addresses to others after
+   * Seconds a claim lasts. A process that dies mid-batch leaves its addresses to others after
    * this. Default 120, well above a batch at the default timeout and concurrency.
    */
   leaseSeconds?: number;
@@ -29,10 +29,10 @@ export interface EnrichmentOptions {
   ttlSeconds?: Partial<Record<ReverseDnsState, number>>;
 }
 
-/** What one batch did. */
+/** Counts of one enrichment batch. */
 export interface EnrichmentBatch {
   lookedUp: number;
-  /** Addresses whose confirmed name changed; their senders are attributed again. */
+  /** Addresses whose confirmed name changed. Their senders are attributed again. */
   changed: number;
 }
 
@@ -48,7 +48,7 @@ const CLAIM_NEW = `
   RETURNING host(ip) AS ip, ptr`;
 
 // Expired entries keep their name while they are looked up again, so attribution goes on
-// using it; moving expires_at ahead is the claim.
+// using it. Moving expires_at ahead is the claim.
 const CLAIM_EXPIRED = `
   UPDATE source_hosts h SET expires_at = now() + make_interval(secs => $2)
     FROM (SELECT ip FROM source_hosts
@@ -59,8 +59,8 @@ const CLAIM_EXPIRED = `
    WHERE h.ip = due.ip
   RETURNING host(h.ip) AS ip, h.ptr`;
 
-// A failed refresh (timeout, server error) keeps a name that was confirmed before: the name
-// was right a day ago and a DNS hiccup is no evidence against it.
+// A failed refresh (timeout, server error) keeps a name that was confirmed before, because
+// a failed query is no evidence against a name that resolved back at the last lookup.
 const SAVE_RESULTS = `
   UPDATE source_hosts h
      SET state = CASE WHEN u.state IN ('timeout', 'error') AND h.ptr IS NOT NULL
@@ -80,7 +80,7 @@ const RESET_ATTRIBUTION = `
 
 /**
  * Looks up one batch of addresses that have no entry or an expired one, and stores the
- * results. Returns what it did; `lookedUp` 0 means nothing was due.
+ * results. Returns what it did, with `lookedUp` 0 when nothing was due.
  */
 export async function enrichSourceHosts(
   pool: pg.Pool,

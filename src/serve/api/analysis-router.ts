@@ -1,11 +1,11 @@
 /**
  * The analysis API: services, attributed sources, diagnoses, recommendations and what-if,
  * each in JSON and as a `.csv` twin, and the service catalog. Mounted through
- * `AppDependencies.analysis.router`, behind the app's login and CSRF checks; catalog changes
+ * `AppDependencies.analysis.router`, behind the app's login and CSRF checks. Catalog changes
  * also need the admin role.
  *
  * The catalog that the API edits is the database copy. SERVICES_FILE is not written back,
- * because rewriting a hand-kept YAML file would drop its comments; GET /api/catalog tells
+ * because rewriting a hand-kept YAML file would drop its comments. GET /api/catalog shows
  * whether the file is still in sync, and /api/catalog.yaml downloads the copy to commit.
  */
 import express, { Router, type Request } from 'express';
@@ -38,7 +38,7 @@ type Row = Record<string, unknown>;
 
 const SOURCE_DEFAULT_SORT = { sort: 'attention', order: 'desc' } as const;
 
-// A catalog of a few hundred services stays far below this; JSON bodies have the app's limit.
+// A catalog of a few hundred services stays far below this. JSON bodies have the app's limit.
 const YAML_BODY_LIMIT = '1mb';
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 
@@ -173,7 +173,7 @@ function whatIfRows(results: WhatIfReport[]): Row[] {
   });
 }
 
-/** Routes of the analysis part; see the module comment. */
+/** Builds the routes of the analysis API that the module comment describes. */
 export function analysisRouter(analysis: AnalysisService): Router {
   const router = Router();
   const admin = requireRole('admin');
@@ -298,15 +298,16 @@ function readCatalogBody(req: Request): {
   expectedVersion: number | undefined;
 } {
   const body: unknown = req.body;
-  const given =
+  const versionInput =
     body !== null && typeof body === 'object' && 'version' in body
       ? (body as { version: unknown }).version
       : single(req, 'version');
-  const expectedVersion = given === null || given === undefined ? undefined : Number(given);
+  const expectedVersion =
+    versionInput === null || versionInput === undefined ? undefined : Number(versionInput);
   if (expectedVersion !== undefined && !Number.isInteger(expectedVersion)) {
     throw badRequest(
       'invalid-parameter',
-      `Invalid version ${JSON.stringify(given)}: expected the catalog version as a number`,
+      `Invalid version ${JSON.stringify(versionInput)}: expected the catalog version as a number`,
     );
   }
 
@@ -319,7 +320,7 @@ function readCatalogBody(req: Request): {
       'Expected a catalog: JSON with "services", or YAML with Content-Type application/yaml',
     );
   }
-  // Only services are the catalog; the other fields of GET /api/catalog describe its state.
+  // Only services are the catalog. The other fields of GET /api/catalog describe its state.
   const result = validateCatalog({ services: (body as { services: unknown }).services });
   if (!result.ok) throw invalidCatalog(new CatalogError(result.issues, 'in the request'));
   return { catalog: result.catalog, expectedVersion };
