@@ -9,7 +9,7 @@ import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/database.js';
 
 // Runs the built CLI (`npm run build` first) as a child process, on the real PostgreSQL when
-// it answers and otherwise on the embedded database in a temporary folder.
+// it is reachable and otherwise on the embedded database in a temporary folder.
 const hasPostgres = await postgresAvailable();
 const SAMPLE_CATALOG = path.join(import.meta.dirname, '..', '..', 'samples', 'services.yaml');
 

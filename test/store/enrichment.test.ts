@@ -44,7 +44,7 @@ function reportOfDay(day: number, reportId: string): Buffer {
   );
 }
 
-// The zone of the answering server; entries can change between tests.
+// The zone of the responding server. Tests may change its entries.
 const PTR: Record<string, string[] | 'servfail'> = {
   '9.113.0.203.in-addr.arpa': ['mail.billing.example.com'],
   '23.100.51.198.in-addr.arpa': ['o1.sendgrid.example'],
@@ -93,7 +93,7 @@ function answer(request: dns2.Packet, send: (response: dns2.Packet) => void): vo
 
 let answering: ReturnType<typeof dns2.createUDPServer>;
 let answeringPort: number;
-// A server that receives queries and never answers, like a resolver behind a dead link.
+// A server that receives queries and never responds, like a resolver behind a dead link.
 let silent: ReturnType<typeof dns2.createUDPServer>;
 let silentPort: number;
 let silentQueries = 0;
