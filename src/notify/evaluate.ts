@@ -353,11 +353,14 @@ export async function evaluateAlerts(
 ): Promise<EvaluationResult> {
   const now = env.now();
 
-  const evaluate = async (db: pg.Pool | pg.PoolClient) => {
-    const settings = await effectiveRuleSettings(env, db);
+  // The rules read through the pool, outside the transaction below: the embedded PGlite
+  // serves one transaction at a time, so reads on other connections would wait for it.
+  const settings = await effectiveRuleSettings(env);
+  const { results, errors } = await runRules(env, settings, now);
+  const failed = new Set(errors.map((error) => error.rule));
+
+  const plan = async (db: pg.Pool | pg.PoolClient) => {
     const open = await findOpenAlerts(db);
-    const { results, errors } = await runRules(env, settings, now);
-    const failed = new Set(errors.map((error) => error.rule));
     const steps = planChanges(open, results, settings, failed, now);
     const planned = steps.map((step) =>
       step.notify ? toNotification(env, step, settings.get(step.finding.rule)!, now) : null,
@@ -368,7 +371,7 @@ export async function evaluateAlerts(
   };
 
   if (options.dryRun) {
-    const outcome = await evaluate(env.pool);
+    const outcome = await plan(env.pool);
     return {
       evaluatedAt: now,
       skipped: false,
@@ -380,7 +383,7 @@ export async function evaluateAlerts(
   }
 
   const locked = await withEvaluationLock(env.pool, async (client) => {
-    const outcome = await evaluate(client);
+    const outcome = await plan(client);
     for (const [rule, ruleSettings] of outcome.settings) {
       await saveRuleSettings(client, rule, ruleSettings.enabled, ruleSettings, now);
     }

@@ -3,6 +3,7 @@
  * spoofing), new ones that pass (a legitimate sender missing from the catalog), and spikes of
  * failing unattributed mail.
  */
+import { getProvider } from '../../analyze/providers.js';
 import {
   findDomainReportDays,
   findUnattributedFailingByDay,
@@ -156,7 +157,11 @@ export const newPassingSource: AlertRuleDefinition<'new-passing-source'> = {
     for (const [domain, list] of groupByDomain(passing)) {
       const messages = list.reduce((sum, s) => sum + s.passMessages, 0);
       const addresses = list.map((source) => source.sourceIp ?? NO_ADDRESS);
-      const providers = [...new Set(list.flatMap((source) => source.providers))];
+      const providers = [
+        ...new Set(
+          list.flatMap((source) => source.providers).map((id) => getProvider(id)?.name ?? id),
+        ),
+      ];
       const via = providers.length > 0 ? ` (via ${providers.join(', ')})` : '';
       const word = sourceWord(list, window);
       const what =
