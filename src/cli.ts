@@ -12,6 +12,7 @@ import { runServe } from './commands/serve.js';
 import { runServicesCheck } from './commands/services.js';
 import { runRecommend } from './commands/recommend.js';
 import { runWhatIf } from './commands/whatif.js';
+import { runAlerts, runAlertsTest } from './commands/alerts.js';
 
 /** Loads the configuration and opens the database around one command. */
 async function withRuntime(
@@ -152,6 +153,30 @@ program
     new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
   )
   .action((options) => withRuntime((runtime) => runWhatIf(runtime, options)));
+
+program
+  .command('alerts')
+  .description('evaluate the alert rules and send alert e-mails through SMTP_URL')
+  .addCommand(
+    new Command('run')
+      .description('evaluate the alert rules now, queue due digests and send; exit 1 on failures')
+      .option('--dry-run', 'print what would be sent; send and store nothing')
+      .addOption(
+        new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
+      )
+      .action((options) => withRuntime((runtime) => runAlerts(runtime, options))),
+  )
+  .addCommand(
+    new Command('test')
+      .description('send a sample alert to check the SMTP settings; exit 1 if it fails')
+      .option('--to <addresses>', 'comma-separated recipients (default ALERT_TO)', (value) =>
+        value
+          .split(',')
+          .map((address) => address.trim())
+          .filter((address) => address !== ''),
+      )
+      .action((options) => withRuntime((runtime) => runAlertsTest(runtime, options))),
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dmarc-lens: ${error instanceof Error ? error.message : String(error)}\n`);
