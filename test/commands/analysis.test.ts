@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { renderReportXml } from '../../src/demo/report-xml.js';
 import { generateSampleReports, SAMPLE_SENDERS } from '../../src/demo/sample-reports.js';
+import { startServe } from '../harness/serve-process.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/database.js';
+import { ADMIN_PASSWORD, logIn, sessionHeaders } from '../serve/harness.js';
 
 // Runs the built CLI (`npm run build` first) as a child process, on the real PostgreSQL when
 // it is reachable and otherwise on the embedded database in a temporary folder.
@@ -238,6 +240,54 @@ describe('analysis commands', () => {
     const kinds = JSON.parse(result.stdout).map((item: any) => item.kind);
     expect(kinds).not.toContain('add-to-catalog');
     expect(kinds).toContain('fix-service');
+  });
+
+  it('serve refuses to start with an invalid catalog', async () => {
+    const bad = path.join(folder, 'bad-serve.yaml');
+    fs.writeFileSync(bad, 'services:\n  - name: billing\n    rules:\n      ip: [300.1.2.0/24]\n');
+
+    const result = await runCli(['serve'], {
+      ...env,
+      SERVICES_FILE: bad,
+      HOST: '127.0.0.1',
+      PORT: '0',
+    });
+
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.at(-1)).toBe(
+      `dmarc-lens: Invalid service catalog ${bad}: Service "billing", rule ip[0]: invalid CIDR "300.1.2.0/24"`,
+    );
+    expect(result.stderr).not.toContain('dmarc-lens is serving');
+  });
+
+  it('serve answers the analysis API', async () => {
+    const catalog = path.join(folder, 'serve-services.yaml');
+    fs.copyFileSync(SAMPLE_CATALOG, catalog);
+    const server = await startServe({ ...env, SERVICES_FILE: catalog, ADMIN_PASSWORD });
+    try {
+      const baseUrl = `http://127.0.0.1:${server.port}`;
+      const session = await logIn(baseUrl, 'admin', ADMIN_PASSWORD);
+      const kinds = async () => {
+        const response = await fetch(`${baseUrl}/api/recommendations?domain=example.com`, {
+          headers: sessionHeaders(session),
+        });
+        expect(response.status).toBe(200);
+        const { rows } = await response.json();
+        return rows.map((row: any) => row.kind);
+      };
+
+      // The catalog without helpdesk replaced the one with it at start, and the attribution
+      // worker recomputes the stored senders, so Freshdesk shows up as unlisted again.
+      const deadline = Date.now() + 15_000;
+      while (!(await kinds()).includes('add-to-catalog') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await kinds()).toContain('add-to-catalog');
+    } finally {
+      const stopped = await server.terminate();
+      expect(stopped.code).toBe(0);
+    }
   });
 
   it('recommend stops on an invalid catalog file', async () => {
