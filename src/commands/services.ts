@@ -56,6 +56,10 @@ export async function runServicesCheck(
   return 0;
 }
 
+function counted(count: number, noun: string): string {
+  return `${formatCount(count)} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function formatCheck(path: string, serviceCount: number, check: CatalogCheck): string {
   const lines = [
     `${path}: valid, ${serviceCount} ${serviceCount === 1 ? 'service' : 'services'}`,
@@ -64,16 +68,16 @@ function formatCheck(path: string, serviceCount: number, check: CatalogCheck): s
   ];
   for (const service of check.services) {
     lines.push(
-      `  ${service.name}: ${formatCount(service.senders)} senders, ` +
-        `${formatCount(service.messages)} messages`,
+      `  ${service.name}: ${counted(service.senders, 'sender')}, ` +
+        `${counted(service.messages, 'message')}`,
     );
     for (const rule of service.rules) {
-      let text = `wins ${formatCount(rule.senders)} senders, ${formatCount(rule.messages)} messages`;
+      let text = `wins ${counted(rule.senders, 'sender')}, ${counted(rule.messages, 'message')}`;
       if (rule.alone_senders === 0) text += '; matches nothing';
       else if (rule.alone_senders > rule.senders) {
         text +=
-          `; alone it matches ${formatCount(rule.alone_senders)} senders, ` +
-          `${formatCount(rule.alone_messages)} messages`;
+          `; alone it matches ${counted(rule.alone_senders, 'sender')}, ` +
+          `${counted(rule.alone_messages, 'message')}`;
       }
       lines.push(`    ${rule.rule}: ${text}`);
     }
@@ -83,14 +87,14 @@ function formatCheck(path: string, serviceCount: number, check: CatalogCheck): s
   if (check.providers.length === 0) lines.push('  none');
   for (const provider of check.providers) {
     lines.push(
-      `  ${provider.rule}: ${formatCount(provider.senders)} senders, ` +
-        `${formatCount(provider.messages)} messages`,
+      `  ${provider.rule}: ${counted(provider.senders, 'sender')}, ` +
+        `${counted(provider.messages, 'message')}`,
     );
   }
   lines.push(
     '',
-    `Unattributed: ${formatCount(check.unattributed.senders)} senders, ` +
-      `${formatCount(check.unattributed.messages)} messages`,
+    `Unattributed: ${counted(check.unattributed.senders, 'sender')}, ` +
+      `${counted(check.unattributed.messages, 'message')}`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -106,7 +106,7 @@ describe('analysis commands', () => {
       / {4}provider sendgrid: wins 0 senders, 0 messages; alone it matches 2 senders/,
     );
     const helpdesk = messagesOf('helpdesk').toLocaleString('en-US');
-    expect(result.stdout).toContain(`provider freshdesk: 1 senders, ${helpdesk} messages`);
+    expect(result.stdout).toContain(`provider freshdesk: 1 sender, ${helpdesk} messages`);
   });
 
   it('services check reports JSON', async () => {

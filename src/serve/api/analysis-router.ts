@@ -18,6 +18,7 @@ import {
   type ServiceCatalog,
 } from '../../analyze/catalog.js';
 import { parseIpRange } from '../../analyze/ip-range.js';
+import { parseDmarcRecord } from '../../analyze/policy.js';
 import type { Recommendation } from '../../analyze/recommendations.js';
 import {
   CatalogVersionConflict,
@@ -214,14 +215,22 @@ export function analysisRouter(analysis: AnalysisService): Router {
   });
 
   router.get(['/api/whatif', '/api/whatif.csv'], async (req, res) => {
+    const request = parseAnalysisRequest(req);
     const policy = single(req, 'policy');
-    let result;
-    try {
-      result = await analysis.whatIf(parseAnalysisRequest(req), policy);
-    } catch (error) {
-      // The policy text and its domain are the only inputs whatIf rejects.
-      throw badRequest('invalid-parameter', (error as Error).message);
+    if (policy !== null) {
+      if (!request.domain) {
+        throw badRequest(
+          'invalid-parameter',
+          'Missing domain: a candidate policy needs the domain',
+        );
+      }
+      try {
+        parseDmarcRecord(policy, request.domain);
+      } catch (error) {
+        throw badRequest('invalid-parameter', (error as Error).message);
+      }
     }
+    const result = await analysis.whatIf(request, policy);
     const rows = whatIfRows(result.results);
     if (req.path.endsWith('.csv')) return sendCsv(res, 'whatif.csv', WHATIF_CSV, batchOf(rows));
     res.json({ rows, results: result.results, filter: result.filter });
