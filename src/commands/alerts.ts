@@ -11,15 +11,23 @@ export interface AlertsRunOptions {
   format: 'text' | 'json';
 }
 
-/** Loads SERVICES_FILE when it changed, rolls up and attributes, so that rules see all data. */
-async function refreshAnalysis(runtime: Runtime): Promise<void> {
+/**
+ * Alerting for a command: loads SERVICES_FILE when it changed, and rolls up and attributes
+ * before evaluating, so that the rules see every stored report.
+ */
+async function openAlerting(runtime: Runtime) {
   const analysis = new AnalysisService({
     pool: runtime.db.pool,
     log: runtime.log,
     config: runtime.config,
   });
   await analysis.syncCatalogFile();
-  await analysis.refresh();
+  return createAlerting({
+    pool: runtime.db.pool,
+    log: runtime.log,
+    config: runtime.config,
+    refresh: () => analysis.refresh(),
+  });
 }
 
 function toJson(run: AlertRun, dryRun: boolean) {
@@ -83,12 +91,7 @@ function toText(run: AlertRun, dryRun: boolean): string {
 
 /** `dmarc-lens alerts run`; exits 1 when a rule or a delivery failed. */
 export async function runAlerts(runtime: Runtime, options: AlertsRunOptions): Promise<number> {
-  await refreshAnalysis(runtime);
-  const alerting = createAlerting({
-    pool: runtime.db.pool,
-    log: runtime.log,
-    config: runtime.config,
-  });
+  const alerting = await openAlerting(runtime);
   const run = await alerting.run({ dryRun: options.dryRun });
   const dryRun = options.dryRun ?? false;
   process.stdout.write(

@@ -1,10 +1,14 @@
 import type { Server } from 'node:http';
+import { Router } from 'express';
 
 import { AnalysisService, startAnalysisWorkers } from '../analyze/service.js';
 import { DirectoryWatcher } from '../ingest/watch-dir.js';
 import { ImapPoller } from '../ingest/imap-poller.js';
 import { PendingInputWorker } from '../ingest/pending-worker.js';
+import { createAlerting } from '../notify/alerting.js';
+import { AlertScheduler } from '../notify/scheduler.js';
 import type { Runtime } from '../runtime.js';
+import { alertsRouter } from '../serve/api/alerts-router.js';
 import { analysisRouter } from '../serve/api/analysis-router.js';
 import { createApp } from '../serve/app.js';
 import { applyRetention } from '../store/maintenance.js';
@@ -48,6 +52,23 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
   const analysisWorkers = startAnalysisWorkers(analysis, rollups, config);
   components.push({ name: 'analysis', stop: () => analysisWorkers.stop() });
 
+  // An invalid ALERT_RULES_FILE stops start-up here. Each evaluation attributes what the last
+  // ingest batch stored first, so that the rules see it.
+  const alerting = createAlerting({
+    pool: runtime.db.pool,
+    log,
+    config,
+    refresh: () => analysis.refresh(),
+  });
+  const alerts = new AlertScheduler(alerting, log);
+  const previousRollupHook = rollups.onRolledUp;
+  rollups.onRolledUp = (reports) => {
+    previousRollupHook(reports);
+    alerts.wake();
+  };
+  alerts.start();
+  components.push({ name: 'alerts', stop: () => alerts.stop() });
+
   const pending = new PendingInputWorker(runtime.ingest, 30, () => rollups.wake());
   pending.start();
   components.push({ name: 'pending inputs', stop: () => pending.stop() });
@@ -80,7 +101,9 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
     log,
     ingest: runtime.ingest,
     demo: options.demo ?? false,
-    analysis: options.analysis ?? { router: analysisRouter(analysis) },
+    analysis: options.analysis ?? {
+      router: Router().use(alertsRouter(alerting.env), analysisRouter(analysis)),
+    },
   });
   const server = await listen(app, config.host, config.port);
   const address = server.address();
@@ -129,6 +152,10 @@ function startMaintenance(runtime: Runtime): NodeJS.Timeout {
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
+    // Longer than the 60 s idle timeout of common proxies and clients, so that a client never
+    // sends a request on a connection the server is closing at that moment.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     server.once('listening', () => resolve(server));
     server.once('error', reject);
   });

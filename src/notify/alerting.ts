@@ -30,6 +30,11 @@ export interface AlertingOptions {
   now?: () => Date;
   /** Defaults to SMTP_URL through nodemailer; null when SMTP_URL is not set. */
   transport?: MailTransport | null;
+  /**
+   * Runs before each evaluation, to roll up and attribute what was just ingested; without it
+   * the rules skip senders not attributed yet.
+   */
+  refresh?: () => Promise<unknown>;
 }
 
 /** The outcome of one `run`. */
@@ -84,6 +89,7 @@ export function createAlerting(options: AlertingOptions): Alerting {
     deliverer,
 
     async run(runOptions = {}) {
+      await options.refresh?.();
       const evaluation = await evaluateAlerts(env, runOptions);
       const { digests } = await queueDueDigests(env, runOptions);
       const delivery = runOptions.dryRun ? null : await deliverer.deliverDue();

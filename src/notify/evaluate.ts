@@ -321,14 +321,9 @@ async function applyStep(
     await updateAlert(client, alertId, alertValues(step.finding), now);
   }
   if (!notification) return [];
-  if (notification.recipients.length === 0) {
-    // Left unsent, so that it goes out as soon as a recipient is configured.
-    env.log.warn(
-      { alert: step.finding.key, rule: step.finding.rule },
-      'Alert has no recipients: set ALERT_TO or the rule recipients',
-    );
-    return [];
-  }
+  // Left unsent, so that it goes out as soon as a recipient is configured; counted in the log
+  // line of the evaluation.
+  if (notification.recipients.length === 0) return [];
   const ids: number[] = [];
   for (const recipient of notification.recipients) {
     ids.push(
@@ -407,6 +402,13 @@ export async function evaluateAlerts(
   }
   const { result } = locked;
   const notifications = result.planned.filter((n) => n !== null);
+  const unaddressed = notifications.filter((n) => n.recipients.length === 0).length;
+  if (unaddressed > 0) {
+    env.log.info(
+      { alerts: unaddressed },
+      'Alerts not sent for want of recipients: set ALERT_TO or the rule recipients',
+    );
+  }
   env.log.info(
     {
       notifications: notifications.length,

@@ -29,6 +29,15 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]);
 }
 
+// The dashboard's filter parameters in the order its filter bar writes them; others follow in
+// name order. A fixed order keeps the link the same after a round trip through jsonb.
+const PARAM_ORDER = ['range', 'from', 'to', 'domain', 'reporter', 'result', 'disposition'];
+
+function paramRank(name: string): number {
+  const index = PARAM_ORDER.indexOf(name);
+  return index === -1 ? PARAM_ORDER.length : index;
+}
+
 /** The absolute dashboard URL of a link, under PUBLIC_URL. */
 export function dashboardUrl(publicUrl: string, link: DashboardLink): string {
   const url = new URL(publicUrl);
@@ -36,7 +45,10 @@ export function dashboardUrl(publicUrl: string, link: DashboardLink): string {
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${link.path}`;
   url.search = '';
   url.hash = '';
-  for (const [name, value] of Object.entries(link.params)) url.searchParams.set(name, value);
+  const params = Object.entries(link.params).sort(
+    ([a], [b]) => paramRank(a) - paramRank(b) || a.localeCompare(b),
+  );
+  for (const [name, value] of params) url.searchParams.set(name, value);
   return url.toString();
 }
 

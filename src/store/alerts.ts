@@ -938,3 +938,36 @@ export async function withEvaluationLock<T>(
     client.release();
   }
 }
+
+const LIST_DELIVERIES = `
+  SELECT d.id, d.alert_id, d.kind, d.recipient, d.subject, d.status, d.attempts, d.last_error,
+         d.created_at, d.sent_at,
+         CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+         a.alert_key, count(*) OVER ()::int AS total
+    FROM alert_deliveries d
+    LEFT JOIN alerts a ON a.id = d.alert_id
+   WHERE ($1::text IS NULL OR d.status = $1)
+   ORDER BY d.id DESC
+   LIMIT $2 OFFSET $3`;
+
+/** Deliveries of alerts, digests and test messages, latest first. */
+export async function listDeliveries(
+  pool: Queryable,
+  filter: { status: 'pending' | 'sent' | 'failed' | null; limit: number; offset: number },
+): Promise<{ total: number; rows: Record<string, unknown>[] }> {
+  const { rows } = await pool.query(LIST_DELIVERIES, [filter.status, filter.limit, filter.offset]);
+  return {
+    total: rows[0]?.total ?? 0,
+    rows: rows.map(({ total: _total, ...row }) => row),
+  };
+}
+
+/** Makes a failed delivery due again with a fresh set of attempts; false when not failed. */
+export async function retryDelivery(pool: Queryable, id: number, at: Date): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE alert_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2
+      WHERE id = $1 AND status = 'failed'`,
+    [id, at],
+  );
+  return rowCount === 1;
+}
