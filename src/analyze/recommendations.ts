@@ -496,18 +496,20 @@ function recommendUnattributed(
     );
   }
 
-  // Unknown senders that fail DMARC: spoofing, or senders that were never set up.
-  const failing = unattributed.reduce((sum, row) => sum + row.messages - row.dmarcPass, 0);
+  // Unknown senders that fail DMARC: spoofing, or senders that were never set up. Mail that
+  // receivers delivered through a forwarding override is neither.
+  const failingOf = (row: SourceStats) =>
+    Math.max(0, row.messages - row.dmarcPass - (row.failures?.forwarded ?? 0));
+  const failing = unattributed.reduce((sum, row) => sum + failingOf(row), 0);
   if (failing < limits.spoofingMinMessages) return;
 
   let delivered = 0;
   for (const row of unattributed) {
     const request = policyRequestFor(policy, row.headerFrom);
-    if (request !== null)
-      delivered += expectedDispositions(row.messages - row.dmarcPass, request, policy).none;
+    if (request !== null) delivered += expectedDispositions(failingOf(row), request, policy).none;
   }
   const fromDomains = new Set(
-    unattributed.filter((row) => row.messages > row.dmarcPass).map((row) => row.headerFrom),
+    unattributed.filter((row) => failingOf(row) > 0).map((row) => row.headerFrom),
   );
   const consequence =
     delivered >= 1

@@ -7,6 +7,7 @@ import {
   type ExportFilter,
 } from '../export/exports.js';
 import type { Runtime } from '../runtime.js';
+import { openCurrentAnalysis } from './recommend.js';
 
 interface ExportOptions {
   from?: Date;
@@ -35,6 +36,9 @@ export async function runExport(
     includeForeign: options.includeForeign,
   };
   const pool = runtime.db.pool;
+  // Roll up and attribute what was stored since the last run, so that `service` is current
+  // even when no serve process is running.
+  if (kind === 'records') await openCurrentAnalysis(runtime);
   if (kind === 'reports') {
     await writeRows(exportReports(pool, filter), REPORT_COLUMNS, options.format, writeStdout);
   } else {

@@ -52,6 +52,8 @@ export interface SenderTotals {
   spfPass: number;
   quarantined: number;
   rejected: number;
+  /** Failing messages that receivers delivered through a forwarding override. */
+  forwarded: number;
   reporters: string[];
   /** Days seen, as days since 1970-01-01. */
   days: number[];
@@ -78,6 +80,7 @@ const SENDER_TOTALS = `
          sum(d.messages) AS messages, sum(d.pass_messages) AS pass,
          sum(d.dkim_pass_messages) AS dkim_pass, sum(d.spf_pass_messages) AS spf_pass,
          sum(d.quarantined_messages) AS quarantined, sum(d.rejected_messages) AS rejected,
+         sum(d.forwarded_messages) AS forwarded,
          array_agg(DISTINCT d.reporter_org) AS reporters,
          array_agg(DISTINCT d.day - DATE '1970-01-01') AS days
     FROM daily_sender_stats d
@@ -139,6 +142,7 @@ export async function findSenderTotals(
     spfPass: row.spf_pass,
     quarantined: row.quarantined,
     rejected: row.rejected,
+    forwarded: row.forwarded,
     reporters: row.reporters,
     days: row.days,
   }));
@@ -221,9 +225,8 @@ function attributionOf(row: SenderTotals): Attribution | null {
 /**
  * Explains why a sender's failing messages fail, under the domain's published alignment modes.
  * Returns no diagnosis when the sender has no failing messages, or when its raw results pass
- * although the reporters reported a failure.
- * NOTE: override reasons are kept per record, not per sender, so a forwarded sender reads as
- * spoofing here. The record view of the dashboard shows the reasons.
+ * although the reporters reported a failure. A sender whose failing messages were all
+ * delivered through a forwarding override is diagnosed as forwarded.
  */
 export function diagnoseSender(
   row: SenderTotals,
@@ -235,7 +238,8 @@ export function diagnoseSender(
       sourceIp: row.sourceIp,
       evalDkim: 'fail',
       evalSpf: 'fail',
-      reasons: [],
+      reasons:
+        row.forwarded >= row.messages - row.pass ? [{ type: 'forwarded', comment: null }] : [],
       headerFrom: row.headerFrom ?? row.domain,
       envelopeFrom: row.envelopeFrom,
       dkim: row.dkim,
@@ -393,9 +397,13 @@ export function buildDomainEvidence(
     if (alignment.dkim.strict || alignment.spf.strict) group.strictAligned += row.pass;
     for (const reporter of row.reporters) group.reporterSet.add(reporter);
     for (const day of row.days) group.daySet.add(day);
+    // Forwarded messages are counted apart, so that they never read as spoofing.
+    const forwarded = Math.min(row.forwarded, row.messages - row.pass);
+    if (forwarded > 0) group.failures.forwarded = (group.failures.forwarded ?? 0) + forwarded;
     for (const diagnosis of diagnoseSender(row, policies.get(row.domain))) {
+      if (diagnosis.code === 'forwarded') continue;
       group.failures[diagnosis.code] =
-        (group.failures[diagnosis.code] ?? 0) + row.messages - row.pass;
+        (group.failures[diagnosis.code] ?? 0) + row.messages - row.pass - forwarded;
     }
   }
 
@@ -433,8 +441,8 @@ export function buildDomainEvidence(
  * SPF as the reporter evaluated them, and DMARC passes when either does, so the four
  * combinations follow exactly: both = dkim + spf - pass, DKIM only = pass - spf, SPF only =
  * pass - dkim, neither = messages - pass.
- * NOTE: override reasons are not in the daily totals, so every replayed row has none and
- * forwarded mail counts as failing under the candidate policy.
+ * Failing messages that receivers delivered through a forwarding override replay with a
+ * `forwarded` reason, so that `whatIf()` can count them as delivered.
  */
 export function buildReplayRows(rows: readonly SenderTotals[]): ReplayRow[] {
   const replay: ReplayRow[] = [];
@@ -450,14 +458,20 @@ export function buildReplayRows(rows: readonly SenderTotals[]): ReplayRow[] {
       })),
     };
     const both = Math.max(0, row.dkimPass + row.spfPass - row.pass);
+    const failing = Math.max(0, row.messages - row.pass);
+    const forwarded = Math.min(row.forwarded, failing);
     const groups: [number, string, string][] = [
       [both, 'pass', 'pass'],
       [Math.max(0, row.dkimPass - both), 'pass', 'fail'],
       [Math.max(0, row.spfPass - both), 'fail', 'pass'],
-      [Math.max(0, row.messages - row.pass), 'fail', 'fail'],
+      [failing - forwarded, 'fail', 'fail'],
     ];
     for (const [count, evalDkim, evalSpf] of groups) {
       if (count > 0) replay.push({ ...base, count, evalDkim, evalSpf });
+    }
+    if (forwarded > 0) {
+      const reasons = [{ type: 'forwarded', comment: null }];
+      replay.push({ ...base, count: forwarded, evalDkim: 'fail', evalSpf: 'fail', reasons });
     }
   }
   return replay;

@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 // a transaction stays short.
 const BATCH_REPORTS = 50;
 
+// Override reasons of RFC 7489 §6.6.3 that mean "delivered because it was forwarded".
+const FORWARDED = `NOT dmarc_pass AND reasons @? '$[*] ? (@.type == "forwarded" || @.type == "trusted_forwarder" || @.type == "mailing_list" || @.type == "local_policy")'`;
+
 const CLAIM_REPORTS = `
   SELECT id FROM reports
    WHERE rolled_up_at IS NULL
@@ -26,7 +29,8 @@ const INSERT_SENDERS = `
 const UPSERT_SENDER_STATS = `
   INSERT INTO daily_sender_stats AS stats (
     day, domain, reporter_org, sender_key, is_foreign, records, messages, pass_messages,
-    dkim_pass_messages, spf_pass_messages, quarantined_messages, rejected_messages
+    dkim_pass_messages, spf_pass_messages, quarantined_messages, rejected_messages,
+    forwarded_messages
   )
   SELECT (date_begin AT TIME ZONE 'UTC')::date, domain, reporter_org, sender_key, is_foreign,
          count(*), sum(count),
@@ -34,7 +38,8 @@ const UPSERT_SENDER_STATS = `
          coalesce(sum(count) FILTER (WHERE eval_dkim = 'pass'), 0),
          coalesce(sum(count) FILTER (WHERE eval_spf = 'pass'), 0),
          coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0),
-         coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)
+         coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0),
+         coalesce(sum(count) FILTER (WHERE ${FORWARDED}), 0)
     FROM records
    WHERE report_ref = ANY($1)
    GROUP BY 1, 2, 3, 4, 5
@@ -46,12 +51,14 @@ const UPSERT_SENDER_STATS = `
     dkim_pass_messages = stats.dkim_pass_messages + EXCLUDED.dkim_pass_messages,
     spf_pass_messages = stats.spf_pass_messages + EXCLUDED.spf_pass_messages,
     quarantined_messages = stats.quarantined_messages + EXCLUDED.quarantined_messages,
-    rejected_messages = stats.rejected_messages + EXCLUDED.rejected_messages`;
+    rejected_messages = stats.rejected_messages + EXCLUDED.rejected_messages,
+    forwarded_messages = stats.forwarded_messages + EXCLUDED.forwarded_messages`;
 
 const UPSERT_DOMAIN_STATS = `
   INSERT INTO daily_domain_stats AS stats (
     day, domain, reporter_org, is_foreign, reports, records, messages, pass_messages,
-    dkim_pass_messages, spf_pass_messages, quarantined_messages, rejected_messages
+    dkim_pass_messages, spf_pass_messages, quarantined_messages, rejected_messages,
+    forwarded_messages
   )
   SELECT (date_begin AT TIME ZONE 'UTC')::date, domain, reporter_org, is_foreign,
          count(DISTINCT report_ref), count(*), sum(count),
@@ -59,7 +66,8 @@ const UPSERT_DOMAIN_STATS = `
          coalesce(sum(count) FILTER (WHERE eval_dkim = 'pass'), 0),
          coalesce(sum(count) FILTER (WHERE eval_spf = 'pass'), 0),
          coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0),
-         coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)
+         coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0),
+         coalesce(sum(count) FILTER (WHERE ${FORWARDED}), 0)
     FROM records
    WHERE report_ref = ANY($1)
    GROUP BY 1, 2, 3, 4
@@ -72,7 +80,8 @@ const UPSERT_DOMAIN_STATS = `
     dkim_pass_messages = stats.dkim_pass_messages + EXCLUDED.dkim_pass_messages,
     spf_pass_messages = stats.spf_pass_messages + EXCLUDED.spf_pass_messages,
     quarantined_messages = stats.quarantined_messages + EXCLUDED.quarantined_messages,
-    rejected_messages = stats.rejected_messages + EXCLUDED.rejected_messages`;
+    rejected_messages = stats.rejected_messages + EXCLUDED.rejected_messages,
+    forwarded_messages = stats.forwarded_messages + EXCLUDED.forwarded_messages`;
 
 const MARK_ROLLED_UP = 'UPDATE reports SET rolled_up_at = now() WHERE id = ANY($1)';
 
