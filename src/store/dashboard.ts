@@ -289,6 +289,96 @@ function nextDay(day: string): string {
   return date.toISOString().slice(0, 10);
 }
 
+// A message counts as attributed when its sender belongs to a catalog service. Senders that a
+// provider claims outside the catalog, and new senders that the worker has not attributed yet,
+// count as unattributed.
+const MESSAGES_PER_DAY_BY_ATTRIBUTION = `
+  SELECT to_char((rec.date_begin AT TIME ZONE $7::text)::date, 'YYYY-MM-DD') AS day,
+         sender.service IS NOT NULL AS attributed,
+         coalesce(sum(rec.count) FILTER (WHERE rec.dmarc_pass), 0) AS pass,
+         coalesce(sum(rec.count) FILTER (WHERE NOT rec.dmarc_pass), 0) AS fail
+    FROM records rec
+    LEFT JOIN senders sender ON sender.sender_key = rec.sender_key
+   WHERE ${RECORD_FILTER}
+   GROUP BY 1, 2
+   ORDER BY 1`;
+
+const MESSAGES_PER_DAY_BY_ATTRIBUTION_FROM_ROLLUPS = `
+  WITH fresh AS (${FRESH_RECORDS})
+  SELECT to_char(days.day, 'YYYY-MM-DD') AS day, days.attributed,
+         sum(days.pass) AS pass, sum(days.fail) AS fail
+    FROM (
+      SELECT stats.day, sender.service IS NOT NULL AS attributed,
+             stats.pass_messages AS pass, stats.messages - stats.pass_messages AS fail
+        FROM daily_sender_stats stats
+        JOIN senders sender ON sender.sender_key = stats.sender_key
+       WHERE ${rollupFilter('stats')}
+      UNION ALL
+      SELECT (fresh.date_begin AT TIME ZONE 'UTC')::date, sender.service IS NOT NULL,
+             CASE WHEN fresh.dmarc_pass THEN fresh.count ELSE 0 END,
+             CASE WHEN fresh.dmarc_pass THEN 0 ELSE fresh.count END
+        FROM fresh
+        LEFT JOIN senders sender ON sender.sender_key = fresh.sender_key
+    ) days
+   GROUP BY days.day, days.attributed
+   ORDER BY days.day`;
+
+/** Messages per day split into DMARC pass and fail, each for attributed and unattributed mail. */
+export interface AttributionSeries {
+  labels: string[];
+  attributedPass: number[];
+  attributedFail: number[];
+  unattributedPass: number[];
+  unattributedFail: number[];
+}
+
+/**
+ * Finds messages per day of the report's begin date, split into DMARC pass and fail of mail
+ * that a catalog service claims and of the rest. Days without reports are present with zeros.
+ */
+export async function findMessagesPerDayByAttribution(
+  pool: pg.Pool,
+  filter: DashboardFilter,
+): Promise<AttributionSeries> {
+  const { rows } = rollupsCover(filter)
+    ? await pool.query<AttributionRow>(
+        MESSAGES_PER_DAY_BY_ATTRIBUTION_FROM_ROLLUPS,
+        rollupParams(filter),
+      )
+    : await pool.query<AttributionRow>(MESSAGES_PER_DAY_BY_ATTRIBUTION, filterParams(filter));
+  const series: AttributionSeries = {
+    labels: [],
+    attributedPass: [],
+    attributedFail: [],
+    unattributedPass: [],
+    unattributedFail: [],
+  };
+  if (rows.length === 0) return series;
+
+  const byDay = new Map<string, AttributionRow[]>();
+  for (const row of rows) byDay.set(row.day, [...(byDay.get(row.day) ?? []), row]);
+  const sum = (dayRows: AttributionRow[], attributed: boolean, key: 'pass' | 'fail') =>
+    dayRows
+      .filter((row) => row.attributed === attributed)
+      .reduce((total, row) => total + Number(row[key]), 0);
+
+  const first = filter.from && filter.from < rows[0].day ? filter.from : rows[0].day;
+  const last = rows[rows.length - 1].day;
+  for (let day = first; day <= last; day = nextDay(day)) {
+    const dayRows = byDay.get(day) ?? [];
+    series.labels.push(day);
+    series.attributedPass.push(sum(dayRows, true, 'pass'));
+    series.attributedFail.push(sum(dayRows, true, 'fail'));
+    series.unattributedPass.push(sum(dayRows, false, 'pass'));
+    series.unattributedFail.push(sum(dayRows, false, 'fail'));
+  }
+  return series;
+}
+
+interface AttributionRow extends DailyRow {
+  attributed: boolean;
+}
+
 // The policy of the latest report about each domain, joined to the domain's totals.
 const LATEST_POLICY = `
   SELECT totals.domain, totals.messages, totals.pass, latest.policy_p, latest.policy_sp,
@@ -384,17 +474,19 @@ export async function findIngestHealth(pool: pg.Pool): Promise<IngestHealth> {
   return health;
 }
 
+// Services in catalog order, so that the drop-down lists them as the catalog file does.
 const FILTER_OPTIONS = `
   SELECT array(SELECT DISTINCT domain FROM reports WHERE is_foreign = $1 ORDER BY 1) AS domains,
-         array(SELECT DISTINCT reporter_org FROM reports WHERE is_foreign = $1 ORDER BY 1) AS reporters`;
+         array(SELECT DISTINCT reporter_org FROM reports WHERE is_foreign = $1 ORDER BY 1) AS reporters,
+         array(SELECT name FROM services ORDER BY position, id) AS services`;
 
-/** Lists the domains and reporters present, for the filter drop-downs. */
+/** Lists the domains and reporters present and the catalog's services, for the drop-downs. */
 export async function findFilterOptions(
   pool: pg.Pool,
   foreign = false,
-): Promise<{ domains: string[]; reporters: string[] }> {
+): Promise<{ domains: string[]; reporters: string[]; services: string[] }> {
   const { rows } = await pool.query(FILTER_OPTIONS, [foreign]);
-  return { domains: rows[0].domains, reporters: rows[0].reporters };
+  return { domains: rows[0].domains, reporters: rows[0].reporters, services: rows[0].services };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,6 +595,8 @@ export const RECORD_SORTS: Record<string, string> = {
   spf_eval: 'rec.eval_spf',
   dmarc_pass: 'rec.dmarc_pass',
   header_from: 'rec.header_from',
+  source_name: 'source_host.ptr',
+  service: 'sender.service',
 };
 
 // Within one report, `position` is the order of the report's <record> elements.
@@ -513,42 +607,66 @@ export const RECORD_SORTS_IN_REPORT: Record<string, string> = {
 
 const RECORD_COLUMNS = `
   rec.id, rec.report_ref, rep.reporter_org AS org_name, rep.report_id, rec.date_begin AS begin,
-  rep.date_end AS "end", rec.domain, host(rec.source_ip) AS source_ip, rec.count,
-  rec.disposition, rec.eval_dkim AS dkim_eval, rec.eval_spf AS spf_eval, rec.dmarc_pass,
-  rec.header_from, rec.envelope_from, rec.envelope_to, rec.dkim, rec.spf, rec.reasons`;
+  rep.date_end AS "end", rec.domain, host(rec.source_ip) AS source_ip,
+  source_host.ptr AS source_name, sender.service, rec.count, rec.disposition,
+  rec.eval_dkim AS dkim_eval, rec.eval_spf AS spf_eval, rec.dmarc_pass, rec.header_from,
+  rec.envelope_from, rec.envelope_to, rec.dkim, rec.spf, rec.reasons`;
 
-// The records filter adds the sending address ($9) to the common eight.
+// Reverse DNS (forward-confirmed names only) is kept per address and attribution per sender,
+// as in `export records`. A record not rolled up yet has no sender, so its service is null.
+const RECORD_JOINS = `
+  JOIN reports rep ON rep.id = rec.report_ref
+  LEFT JOIN senders sender ON sender.sender_key = rec.sender_key
+  LEFT JOIN source_hosts source_host
+         ON source_host.ip = rec.source_ip AND source_host.state = 'ok'`;
+
+// The records list adds the sending address ($9) and the catalog service ($10) to the common
+// eight. Service names compare case-insensitively, as the catalog treats them.
+const RECORD_LIST_FILTER = `
+  ${RECORD_FILTER}
+  AND ($9::inet IS NULL OR rec.source_ip = $9::inet)
+  AND ($10::text IS NULL OR rec.sender_key IN (
+        SELECT sender_key FROM senders WHERE lower(service) = lower($10::text)))`;
+
 const SELECT_RECORDS = `
   SELECT ${RECORD_COLUMNS}
     FROM records rec
-    JOIN reports rep ON rep.id = rec.report_ref
-   WHERE ${RECORD_FILTER}
-     AND ($9::inet IS NULL OR rec.source_ip = $9::inet)`;
+    ${RECORD_JOINS}
+   WHERE ${RECORD_LIST_FILTER}`;
 
 const COUNT_RECORDS = `
   SELECT count(*)::int AS total
     FROM records rec
-   WHERE ${RECORD_FILTER}
-     AND ($9::inet IS NULL OR rec.source_ip = $9::inet)`;
+   WHERE ${RECORD_LIST_FILTER}`;
 
 // Records of one report; date_begin lets PostgreSQL read one partition only.
 const SELECT_REPORT_RECORDS = `
   SELECT ${RECORD_COLUMNS}
     FROM records rec
-    JOIN reports rep ON rep.id = rec.report_ref
+    ${RECORD_JOINS}
    WHERE rec.report_ref = $1
      AND rec.date_begin = (SELECT date_begin FROM reports WHERE id = $1)`;
 
 const COUNT_REPORT_RECORDS = `SELECT record_count AS total FROM reports WHERE id = $1`;
 
-/** Finds one page of records, optionally from one sending address. */
+/** Narrows the records list to one sending address, one catalog service, or both. */
+export interface RecordScope {
+  sourceIp: string | null;
+  service: string | null;
+}
+
+function recordParams(filter: DashboardFilter, scope: RecordScope): unknown[] {
+  return [...filterParams(filter), scope.sourceIp, scope.service];
+}
+
+/** Finds one page of records, optionally from one sending address or one service. */
 export async function findRecords(
   pool: pg.Pool,
   filter: DashboardFilter,
-  sourceIp: string | null,
+  scope: RecordScope,
   request: PageRequest,
 ): Promise<Page<Row>> {
-  const params = [...filterParams(filter), sourceIp];
+  const params = recordParams(filter, scope);
   const limit = limitParams(request, params.length + 1);
   const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, request, 'rec.id')} ${limit.sql}`;
   const [page, count] = await Promise.all([
@@ -562,11 +680,11 @@ export async function findRecords(
 export function streamRecords(
   pool: pg.Pool,
   filter: DashboardFilter,
-  sourceIp: string | null,
+  scope: RecordScope,
   request: Pick<PageRequest, 'sort' | 'order'>,
 ): AsyncGenerator<Row[]> {
   const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, { ...request, page: 1, pageSize: 1 }, 'rec.id')}`;
-  return streamRows<Row>(pool, sql, [...filterParams(filter), sourceIp]);
+  return streamRows<Row>(pool, sql, recordParams(filter, scope));
 }
 
 /** Finds one page of one report's records, in the report's own order by default. */

@@ -23,12 +23,9 @@ function pluck(key: string, field: keyof AuthResult): (row: Row) => string {
       .join(';');
 }
 
-// Cells of `export records` that come from lists or from attribution, which the dashboard
-// rows carry in another shape. Attribution is not stored yet, so source_name and service are
-// empty, as in `export records`.
+// Cells of `export records` that come from lists, which the dashboard rows carry as JSON.
+// source_name and service come straight from the row, as the other columns do.
 const RECORD_CELLS: Record<string, (row: Row) => unknown> = {
-  source_name: () => '',
-  service: () => '',
   dkim_domains: pluck('dkim', 'domain'),
   dkim_selectors: pluck('dkim', 'selector'),
   dkim_results: pluck('dkim', 'result'),

@@ -6,6 +6,7 @@ import {
   findFilterOptions,
   findIngestHealth,
   findMessagesPerDay,
+  findMessagesPerDayByAttribution,
   findReports,
   findSummaryTotals,
   findTopFailingSources,
@@ -18,24 +19,30 @@ async function* once<T>(rows: T[]): AsyncGenerator<T[]> {
   yield rows;
 }
 
-/** The overview: `/api/summary` with its CSV twin (messages per day), and `/api/filters`. */
+/**
+ * Serves the overview, `/api/summary` with its CSV twin (messages per day), and `/api/filters`
+ * with the options of the filter drop-downs.
+ */
 export function dashboardRoutes(pool: pg.Pool): Router {
   const router = Router();
 
   router.get('/api/summary', async (req, res) => {
     const filter = parseDashboardFilter(req);
-    const [totals, daily, domains, topFailingSources, latestReports, health] = await Promise.all([
-      findSummaryTotals(pool, filter),
-      findMessagesPerDay(pool, filter),
-      findDomainPolicies(pool, filter),
-      findTopFailingSources(pool, filter),
-      findReports(pool, filter, { page: 1, pageSize: 10, sort: 'begin', order: 'desc' }),
-      findIngestHealth(pool),
-    ]);
+    const [totals, daily, dailyByAttribution, domains, topFailingSources, latestReports, health] =
+      await Promise.all([
+        findSummaryTotals(pool, filter),
+        findMessagesPerDay(pool, filter),
+        findMessagesPerDayByAttribution(pool, filter),
+        findDomainPolicies(pool, filter),
+        findTopFailingSources(pool, filter),
+        findReports(pool, filter, { page: 1, pageSize: 10, sort: 'begin', order: 'desc' }),
+        findIngestHealth(pool),
+      ]);
     res.json({
       filter,
       totals,
       daily,
+      dailyByAttribution,
       domains,
       topFailingSources,
       latestReports: latestReports.rows,

@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type pg from 'pg';
 
 import type { ParseLimits } from '../../parse/limits.js';
@@ -14,9 +14,10 @@ import {
   streamReportRecords,
   streamReports,
   findReports,
+  type RecordScope,
 } from '../../store/dashboard.js';
 import { sendCsv } from '../csv-response.js';
-import { notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
 import { parseDashboardFilter, parseId, parsePageRequest, parseSourceIp } from '../query.js';
 import { RECORD_CSV, REPORT_CSV } from './columns.js';
 import { sendReportDocument } from './raw.js';
@@ -29,6 +30,15 @@ async function requireReport(pool: pg.Pool, id: number): Promise<Record<string, 
   const report = await findReport(pool, id);
   if (!report) throw notFound(`Report ${id} not found`);
   return report;
+}
+
+/** Reads `source_ip` and `service`, the catalog service name that the analysis API takes too. */
+function parseRecordScope(req: Request): RecordScope {
+  const service = req.query.service;
+  if (service !== undefined && typeof service !== 'string') {
+    throw badRequest('invalid-parameter', 'Invalid service: expected one value');
+  }
+  return { sourceIp: parseSourceIp(req), service: service?.trim() || null };
 }
 
 function sendPage(res: Response, page: object, filter: object): void {
@@ -81,16 +91,16 @@ export function reportRoutes(pool: pg.Pool, limits: ParseLimits): Router {
 
   router.get('/api/records', async (req, res) => {
     const filter = parseDashboardFilter(req);
-    const sourceIp = parseSourceIp(req);
+    const scope = parseRecordScope(req);
     const request = parsePageRequest(req, RECORD_SORTS, RECORD_DEFAULT_SORT);
-    sendPage(res, await findRecords(pool, filter, sourceIp, request), { ...filter, sourceIp });
+    sendPage(res, await findRecords(pool, filter, scope, request), { ...filter, ...scope });
   });
 
   router.get('/api/records.csv', async (req, res) => {
     const filter = parseDashboardFilter(req);
-    const sourceIp = parseSourceIp(req);
+    const scope = parseRecordScope(req);
     const request = parsePageRequest(req, RECORD_SORTS, RECORD_DEFAULT_SORT);
-    await sendCsv(res, 'records.csv', RECORD_CSV, streamRecords(pool, filter, sourceIp, request));
+    await sendCsv(res, 'records.csv', RECORD_CSV, streamRecords(pool, filter, scope, request));
   });
 
   return router;
