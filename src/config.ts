@@ -79,7 +79,11 @@ const boolean = z
   })
   .transform((value) => ['true', '1', 'yes'].includes(value));
 
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.coerce
+  .number({ message: 'expected an integer from 0 to 65535' })
+  .int({ message: 'expected an integer from 0 to 65535' })
+  .min(0, { message: 'expected an integer from 0 to 65535' })
+  .max(65535, { message: 'expected an integer from 0 to 65535' });
 const positiveInteger = z.coerce.number().int().positive();
 
 const environment = z.object({
@@ -154,6 +158,19 @@ const environment = z.object({
   MAX_VALUE_LENGTH: positiveInteger.default(DEFAULT_LIMITS.maxValueLength),
 });
 
+const SECRET_SETTINGS = new Set(['ADMIN_PASSWORD', 'IMAP_PASSWORD']);
+
+/** A setting's value as error messages may show it: secrets hidden, URL passwords masked. */
+export function displayValue(name: string, value: string): string {
+  if (SECRET_SETTINGS.has(name)) return '***';
+  return maskUrlPassword(value);
+}
+
+/** Replaces the password of a URL such as postgres://user:secret@host/db with ***. */
+export function maskUrlPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/i, '$1***@');
+}
+
 /** Reads KEY=value lines from a `.env` file into the environment, without overriding it. */
 export function loadDotEnv(file = '.env', env: NodeJS.ProcessEnv = process.env): void {
   if (!fs.existsSync(file)) return;
@@ -177,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
     throw new ConfigError(
-      `Invalid ${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`,
+      `Invalid ${name}=${JSON.stringify(displayValue(name, present[name] ?? ''))}: ${issue.message}`,
     );
   }
   const values = parsed.data;

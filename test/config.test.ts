@@ -64,3 +64,12 @@ describe('configuration', () => {
     expect(loadConfig({ TRUST_PROXY: 'loopback' }).trustProxy).toBe('loopback');
   });
 });
+
+describe('configuration errors', () => {
+  it('hides secrets in error messages', () => {
+    expect(() => loadConfig({ ADMIN_PASSWORD: 'short' })).toThrow('Invalid ADMIN_PASSWORD="***"');
+    expect(() => loadConfig({ SMTP_URL: 'ftp://alice:hunter2@mail.example' })).toThrow(
+      'Invalid SMTP_URL="ftp://alice:***@mail.example"',
+    );
+  });
+});

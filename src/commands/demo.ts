@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,16 @@ import { runServe, type ServeOptions } from './serve.js';
 
 const SAMPLES_DIR = fileURLToPath(new URL('../../samples/', import.meta.url));
 export const DEMO_DOMAINS = 'example.com,example.org,example.net';
+
+function checkPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: Error) =>
+      reject(new Error(`Cannot listen on ${host}:${port} (${error.message}); try --port 8081`)),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
 
 /** Loads the generated sample reports, plus two inputs that show quarantine and foreign reports. */
 export async function loadDemoData(runtime: Runtime): Promise<number> {
@@ -51,6 +62,13 @@ export async function loadDemoData(runtime: Runtime): Promise<number> {
  * the dashboard open without login. The folder is removed on exit.
  */
 export async function runDemo(options: { port?: string } = {}, serveOptions: ServeOptions = {}) {
+  if (options.port !== undefined && !/^\d{1,5}$/.test(options.port)) {
+    process.stderr.write(
+      `dmarc-lens: Invalid --port ${JSON.stringify(options.port)}: expected 0 to 65535\n`,
+    );
+    process.exit(2);
+  }
+
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmarc-lens-demo-'));
   let config;
   try {
@@ -65,6 +83,7 @@ export async function runDemo(options: { port?: string } = {}, serveOptions: Ser
       WATCH_DIR: '',
     });
   } catch (error) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
     if (error instanceof ConfigError) {
       process.stderr.write(`dmarc-lens: ${error.message}\n`);
       process.exit(2);
@@ -72,7 +91,17 @@ export async function runDemo(options: { port?: string } = {}, serveOptions: Ser
     throw error;
   }
 
-  const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  // Find a taken port before spending time on the sample data.
+  try {
+    await checkPortFree(config.host, config.port);
+  } catch (error) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  // The samples include a deliberately broken input for the Quarantine view; its warning
+  // would only alarm, so the demo logs errors alone unless LOG_LEVEL says otherwise.
+  const log = createLogger(process.env.LOG_LEVEL ?? 'error');
   const runtime = await openRuntime(config, log);
   try {
     const count = await loadDemoData(runtime);

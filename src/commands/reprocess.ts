@@ -13,9 +13,14 @@ export async function runReprocess(runtime: Runtime): Promise<number> {
   const ids = await reopenRawInputs(pool, ['quarantined', 'partial']);
   const summary = emptySummary();
 
+  const { rows } = await pool.query<{ id: number; name: string }>(
+    'SELECT id, name FROM raw_inputs WHERE id = ANY($1)',
+    [ids],
+  );
+  const names = new Map(rows.map((row) => [row.id, row.name]));
   for (const id of ids) {
     const outcome = await processStoredInput(runtime.ingest, id);
-    addOutcome(summary, `input ${id}`, outcome);
+    addOutcome(summary, `input ${id} (${names.get(id) ?? 'unnamed'})`, outcome);
   }
 
   const recovered = ids.length - summary.quarantined - summary.partial;

@@ -150,7 +150,7 @@ function startMaintenance(runtime: Runtime): NodeJS.Timeout {
 }
 
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
+  return new Promise<Server>((resolve, reject) => {
     const server = app.listen(port, host);
     // Longer than the 60 s idle timeout of common proxies and clients, so that a client never
     // sends a request on a connection the server is closing at that moment.
@@ -158,6 +158,10 @@ function listen(app: ReturnType<typeof createApp>, host: string, port: number): 
     server.headersTimeout = 66_000;
     server.once('listening', () => resolve(server));
     server.once('error', reject);
+  }).catch((error: Error) => {
+    throw new Error(`Cannot listen on HOST=${host} PORT=${port}: ${error.message}`, {
+      cause: error,
+    });
   });
 }
 

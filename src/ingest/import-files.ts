@@ -75,7 +75,16 @@ export async function listInputFiles(paths: string[]): Promise<string[]> {
     entries.sort();
     for (const entry of entries) await visit(path.join(current, entry));
   };
-  for (const item of paths) await visit(item);
+  for (const item of paths) {
+    try {
+      await visit(item);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error(`Not found: ${item}`, { cause: error });
+      }
+      throw error;
+    }
+  }
   return files;
 }
 

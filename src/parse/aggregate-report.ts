@@ -140,7 +140,7 @@ class ReportReader {
     if (depth >= this.limits.maxXmlDepth) {
       throw new ReportError(
         'xml-too-deep',
-        `XML nesting deeper than ${this.limits.maxXmlDepth} elements`,
+        `XML nesting deeper than ${this.limits.maxXmlDepth} elements (MAX_XML_DEPTH)`,
         this.context,
       );
     }
@@ -187,7 +187,7 @@ class ReportReader {
     if (value.length > this.limits.maxValueLength) {
       throw new ReportError(
         'value-too-long',
-        `${what} longer than ${this.limits.maxValueLength} characters`,
+        `${what} longer than ${this.limits.maxValueLength} characters (MAX_VALUE_LENGTH)`,
         this.context,
       );
     }
@@ -230,7 +230,7 @@ class ReportReader {
     if (this.recordCount > this.limits.maxRecordsPerReport) {
       throw new ReportError(
         'too-many-records',
-        `More than ${this.limits.maxRecordsPerReport} records in one report`,
+        `More than ${this.limits.maxRecordsPerReport} records in one report (MAX_RECORDS_PER_REPORT)`,
         this.context,
       );
     }

@@ -70,7 +70,7 @@ export async function* extractDocuments(
   if (bytes.length > limits.maxInputBytes) {
     throw new ReportError(
       'input-too-large',
-      `Input of ${bytes.length} bytes is larger than the ${limits.maxInputBytes}-byte limit`,
+      `Input of ${bytes.length} bytes is larger than the ${limits.maxInputBytes}-byte limit (MAX_INPUT_BYTES)`,
       { document: path },
     );
   }
@@ -102,7 +102,7 @@ class Extractor {
     if (depth > this.limits.maxContainerDepth) {
       yield failure(
         'nesting-too-deep',
-        `Containers nested deeper than ${this.limits.maxContainerDepth}`,
+        `Containers nested deeper than ${this.limits.maxContainerDepth} (MAX_CONTAINER_DEPTH)`,
         path,
       );
       return;
@@ -221,7 +221,7 @@ class Extractor {
     if (this.attachments + mail.attachments.length > this.limits.maxAttachments) {
       yield failure(
         'too-many-attachments',
-        `${mail.attachments.length} attachments, more than the limit of ${this.limits.maxAttachments}`,
+        `${mail.attachments.length} attachments, more than the limit of ${this.limits.maxAttachments} (MAX_ATTACHMENTS)`,
         path,
       );
       return;
@@ -278,7 +278,7 @@ class Extractor {
     if (this.attachments > this.limits.maxAttachments) {
       throw new ReportError(
         'too-many-attachments',
-        `More than ${this.limits.maxAttachments} attachments or archive entries`,
+        `More than ${this.limits.maxAttachments} attachments or archive entries (MAX_ATTACHMENTS)`,
         { document: path },
       );
     }

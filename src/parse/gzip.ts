@@ -104,7 +104,7 @@ export function checkDecompressedSize(
   if (decompressed > limits.maxDecompressedBytes) {
     throw new ReportError(
       'decompressed-too-large',
-      `Decompressed data larger than ${limits.maxDecompressedBytes} bytes`,
+      `Decompressed data larger than ${limits.maxDecompressedBytes} bytes (MAX_DECOMPRESSED_BYTES)`,
       { document },
     );
   }
@@ -114,8 +114,8 @@ export function checkDecompressedSize(
   ) {
     throw new ReportError(
       'compression-ratio',
-      `Compression ratio above ${limits.maxCompressionRatio}:1 (${compressed} bytes expand past ` +
-        `${decompressed}): likely a decompression bomb`,
+      `Compression ratio above ${limits.maxCompressionRatio}:1 (MAX_COMPRESSION_RATIO): ` +
+        `${compressed} bytes expand past ${decompressed}, likely a decompression bomb`,
       { document },
     );
   }

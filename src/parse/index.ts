@@ -83,7 +83,7 @@ async function streamOrLoad(
   if (content.size > limits.maxInputBytes) {
     throw new ReportError(
       'input-too-large',
-      `Input of ${content.size} bytes is larger than the ${limits.maxInputBytes}-byte limit`,
+      `Input of ${content.size} bytes is larger than the ${limits.maxInputBytes}-byte limit (MAX_INPUT_BYTES)`,
       { document: [name] },
     );
   }

@@ -212,7 +212,7 @@ export class RecordReader {
   private tooLong(name: string): never {
     throw new ReportError(
       'value-too-long',
-      `Text of <${name}> longer than ${this.maxValueLength} characters`,
+      `Text of <${name}> longer than ${this.maxValueLength} characters (MAX_VALUE_LENGTH)`,
       this.context,
     );
   }

@@ -43,7 +43,7 @@ export async function* readZipEntries(
     if (zip.entryCount > limits.maxAttachments * 2) {
       throw new ReportError(
         'too-many-attachments',
-        `${zip.entryCount} entries in the zip archive, more than the limit of ${limits.maxAttachments}`,
+        `${zip.entryCount} entries in the zip archive, more than the limit of ${limits.maxAttachments} (MAX_ATTACHMENTS)`,
         { document },
       );
     }
@@ -58,7 +58,7 @@ export async function* readZipEntries(
       if (index > limits.maxAttachments) {
         throw new ReportError(
           'too-many-attachments',
-          `More than ${limits.maxAttachments} entries in the zip archive`,
+          `More than ${limits.maxAttachments} entries in the zip archive (MAX_ATTACHMENTS)`,
           { document },
         );
       }

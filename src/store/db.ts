@@ -3,6 +3,8 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
+import { maskUrlPassword } from '../config.js';
+
 // Return int8 (counts, sums) as JavaScript numbers: message counts stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value) => Number(value));
@@ -28,7 +30,16 @@ export interface DatabaseOptions {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const poolSize = options.poolSize ?? 4;
   if (options.databaseUrl) {
-    const pool = createPool(options.databaseUrl, poolSize, options.log);
+    let pool: pg.Pool;
+    try {
+      pool = createPool(options.databaseUrl, poolSize, options.log);
+      await pool.query('SELECT 1');
+    } catch (error) {
+      const where = maskUrlPassword(options.databaseUrl);
+      throw new Error(`Cannot connect to DATABASE_URL=${where}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     return { pool, embedded: false, close: () => pool.end() };
   }
   return openEmbedded(options.dataDir, poolSize, options.log);
@@ -47,8 +58,18 @@ async function openEmbedded(dataDir: string, poolSize: number, log: Logger): Pro
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
 
   const directory = dataDir.startsWith('memory://') ? dataDir : path.resolve(dataDir, 'pgdata');
-  if (!directory.startsWith('memory://')) await fs.mkdir(directory, { recursive: true });
-  const db = await PGlite.create(directory);
+  // A first start initialises the database files, which takes a while on a slow disk.
+  log.info({ dataDir: directory }, 'Opening the embedded PostgreSQL (PGlite)');
+  let db: Awaited<ReturnType<typeof PGlite.create>>;
+  try {
+    if (!directory.startsWith('memory://')) await fs.mkdir(directory, { recursive: true });
+    db = await PGlite.create(directory);
+  } catch (error) {
+    throw new Error(
+      `Cannot open the embedded database under DATA_DIR=${dataDir}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 
   const server = new PGLiteSocketServer({
     db,
