@@ -4,6 +4,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
@@ -126,6 +127,7 @@ async function main(): Promise<number> {
     quick: values.quick,
     seed,
     only,
+    commit: sourceVersion(),
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? null,
@@ -165,6 +167,17 @@ async function writeResults(results: Results, run: Record<string, unknown>): Pro
   const body = { ...run, figures: results.figures, skipped: results.skipped };
   await writeFile(file, `${JSON.stringify(body, null, 2)}\n`);
   return file;
+}
+
+/** The commit measured, marked `-dirty` when the working tree has changes. */
+function sourceVersion(): string | null {
+  try {
+    const run = (args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    return `${run(['rev-parse', '--short', 'HEAD'])}${run(['status', '--porcelain']) ? '-dirty' : ''}`;
+  } catch {
+    return null;
+  }
 }
 
 function elapsed(since: Date): string {
