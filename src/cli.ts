@@ -160,7 +160,7 @@ program
   .addCommand(
     new Command('run')
       .description('evaluate the alert rules now, queue due digests and send; exit 1 on failures')
-      .option('--dry-run', 'print what would be sent; send and store nothing')
+      .option('--dry-run', 'print what would be sent; send nothing and leave alert state unchanged')
       .addOption(
         new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'),
       )

@@ -1,5 +1,5 @@
 /**
- * What a rule finds and what the alert e-mails are made of. Rules fill a `Finding` with plain
+ * Findings of the alert rules, the parts of the alert e-mails. Rules fill a `Finding` with plain
  * text; rendering escapes it for HTML, since much of it comes from reports.
  */
 import type { RuleId } from './settings.js';
@@ -27,7 +27,7 @@ export interface Finding {
   domain: string | null;
   service: string | null;
   severity: AlertSeverity;
-  /** What happened, to which domain or service; the subject without its prefix. */
+  /** The event and the domain or service it concerns; the subject without its prefix. */
   title: string;
   summary: string;
   /** The numbers behind it, as label and formatted value. */
@@ -36,7 +36,7 @@ export interface Finding {
   cause: string;
   fix: string;
   link: DashboardLink;
-  /** How bad it is, in the rule's unit; compared with the value last sent. */
+  /** Severity in the rule's unit, compared with the value last sent. */
   level: number;
   /** Items it lists (sources, inputs); one not yet sent makes the finding worse. */
   members: string[];
@@ -49,12 +49,12 @@ export interface RuleResult {
   findings: Finding[];
   /**
    * The present state of keys that are fine now, when the rule computed it, e.g. "pass rate
-   * back to 99%"; used in the message that says an alert was resolved.
+   * back to 99%"; used in the message that announces the resolution.
    */
   cleared?: Map<string, string>;
 }
 
-/** Why a message about an alert is sent. */
+/** The reason a message about an alert is sent. */
 export type NotificationKind = 'opened' | 'worse' | 'reminder' | 'resolved';
 
 export const SUBJECT_PREFIX = '[dmarc-lens]';
@@ -67,7 +67,7 @@ const KIND_PREFIX: Record<NotificationKind, string> = {
 };
 
 /**
- * The subject line of an alert message; `changeLabel` replaces "Worse" for rules where a new
+ * Builds the subject line of an alert message; `changeLabel` replaces "Worse" for rules where a new
  * finding is a change rather than a deterioration.
  */
 export function alertSubject(kind: NotificationKind, title: string, changeLabel?: string): string {

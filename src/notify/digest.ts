@@ -49,7 +49,7 @@ export interface DigestPeriod {
   previousTo: string;
 }
 
-/** The digest period due at `now` for a subscription, or null when none is due. */
+/** Returns the digest period due at `now` for a subscription, or null when none is due. */
 export function dueDigestPeriod(subscription: DigestSubscription, now: Date): DigestPeriod | null {
   const today = utcDay(now);
   let scheduledDay = today;

@@ -37,7 +37,7 @@ import {
 
 const HOUR_MS = 3_600_000;
 
-/** What alerting needs from the process: database, clock, settings and addresses. */
+/** The dependencies of alerting: database, clock, settings and addresses. */
 export interface AlertEnvironment {
   pool: pg.Pool;
   log: Logger;
@@ -76,7 +76,7 @@ export interface EvaluationResult {
   deliveryIds: number[];
 }
 
-/** The effective settings of every rule: defaults, the file, then the dashboard edits. */
+/** Resolves the effective settings of every rule: defaults, then the file, then the dashboard edits. */
 export async function effectiveRuleSettings(
   env: AlertEnvironment,
   db: pg.Pool | pg.PoolClient = env.pool,
@@ -97,7 +97,7 @@ export async function effectiveRuleSettings(
   return settings;
 }
 
-/** The analysis facade over the stored reports, for the rules and the digest. */
+/** Creates the analysis facade over the stored reports, for the rules and the digest. */
 export function createAnalysis(env: AlertEnvironment): AnalysisService {
   // No SERVICES_FILE: serve loads the catalog file; alerting only reads the stored copy.
   return new AnalysisService({ pool: env.pool, log: env.log, config: { servicesFile: undefined } });
@@ -242,7 +242,7 @@ export function planChanges(
       steps.push({
         alert,
         finding: storedFinding(alert),
-        // An alert nobody was told about needs no resolution message either.
+        // An alert that was never sent needs no resolution message either.
         notify: alert.lastNotifiedAt ? 'resolved' : null,
         resolve: 'cleared',
         newMembers: [],

@@ -1,7 +1,7 @@
 /**
  * Delivery of queued alert messages through SMTP_URL with nodemailer. A failed attempt is
- * retried after each of the configured delays, then the message is marked failed; either way
- * the outcome stays in alert_deliveries, where the dashboard shows it.
+ * retried after each of the configured delays, and then the message is marked failed. Either
+ * way the outcome stays in alert_deliveries, where the dashboard shows it.
  */
 import nodemailer from 'nodemailer';
 import type pg from 'pg';
@@ -27,7 +27,7 @@ export interface MailTransport {
 }
 
 /**
- * A nodemailer SMTP transport for SMTP_URL (smtp:// or smtps://, with user and password in
+ * Creates a nodemailer SMTP transport for SMTP_URL (smtp:// or smtps://, with user and password in
  * the URL when the server needs them).
  */
 export function createSmtpTransport(smtpUrl: string): MailTransport {
@@ -40,7 +40,7 @@ export function createSmtpTransport(smtpUrl: string): MailTransport {
   }) as MailTransport;
 }
 
-/** The sender address: ALERT_FROM, or dmarc-lens at the host of PUBLIC_URL. */
+/** Returns the sender address: ALERT_FROM, or dmarc-lens at the host of PUBLIC_URL. */
 export function senderAddress(alertFrom: string | undefined, publicUrl: string): string {
   if (alertFrom) return alertFrom;
   return `dmarc-lens@${new URL(publicUrl).hostname || 'localhost'}`;
@@ -118,7 +118,7 @@ export class AlertDeliverer {
         subject: delivery.subject,
         text: delivery.text,
         html: delivery.html,
-        // RFC 3834: keeps vacation responders from answering alerts.
+        // RFC 3834: keeps vacation responders from replying to alerts.
         headers: { 'Auto-Submitted': 'auto-generated', 'X-Dmarc-Lens-Kind': delivery.kind },
       });
       await markDeliverySent(pool, delivery.id, this.options.now(), info.messageId ?? null);

@@ -38,7 +38,7 @@ function paramRank(name: string): number {
   return index === -1 ? PARAM_ORDER.length : index;
 }
 
-/** The absolute dashboard URL of a link, under PUBLIC_URL. */
+/** Builds the absolute dashboard URL of a link under PUBLIC_URL. */
 export function dashboardUrl(publicUrl: string, link: DashboardLink): string {
   const url = new URL(publicUrl);
   // A PUBLIC_URL with a path prefix keeps it: /dmarc + /records = /dmarc/records.
@@ -118,7 +118,7 @@ function buttonHtml(url: string, label: string): string {
   );
 }
 
-/** What an alert message is about, as stored with the alert. */
+/** The finding and context that one alert message is rendered from. */
 export interface AlertMessageInput {
   kind: NotificationKind;
   finding: Finding;

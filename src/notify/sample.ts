@@ -2,7 +2,7 @@
 import type { Finding } from './alert.js';
 import { addDays, utcDay } from './rules/context.js';
 
-/** A made-up service pass-rate alert, marked as a test in its title and summary. */
+/** Builds a made-up service pass-rate alert, marked as a test in its title and summary. */
 export function sampleFinding(now: Date): Finding {
   const to = utcDay(now);
   const from = addDays(to, -3);

@@ -51,8 +51,9 @@ export class AlertScheduler {
         this.woken = false;
         this.wakeUp = new AbortController();
         if (evaluate) {
-          this.lastEvaluation = Date.now();
+          // Set after success only, so that a failed evaluation is tried again on the next tick.
           await this.alerting.run();
+          this.lastEvaluation = Date.now();
         } else {
           await this.alerting.deliverer.deliverDue();
         }
@@ -60,7 +61,11 @@ export class AlertScheduler {
         await sleep(this.tickMs, AbortSignal.any([signal, this.wakeUp.signal]));
       } catch (error) {
         const delay = this.backoff.nextDelay();
-        this.log.error({ err: error, retryInMs: delay }, 'Alert evaluation failed; retrying');
+        this.woken = true;
+        this.log.error(
+          { err: error, retryInMs: delay },
+          'Alert evaluation or delivery failed; retrying',
+        );
         await sleep(delay, signal);
       }
     }

@@ -21,6 +21,18 @@ import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
+import type { RecommendationKind } from '../analyze/recommendations.js';
+
+const RECOMMENDATION_KINDS = [
+  'step-up-policy',
+  'set-subdomain-policy',
+  'strict-alignment',
+  'fix-service',
+  'add-to-catalog',
+  'spoofing',
+  'wait-for-data',
+] as const satisfies readonly RecommendationKind[];
+
 const email = z.string().regex(/^[^@\s]+@[^@\s]+$/, { message: 'expected an e-mail address' });
 const recipients = z.array(email).default([]);
 const positive = z.number().positive();
@@ -39,7 +51,7 @@ const sourceRule = (cooldownHours: number) =>
   z.strictObject({
     ...common,
     cooldownHours: common.cooldownHours.default(cooldownHours),
-    /** Days of reports, ending yesterday, that a source must have sent in. */
+    /** Report days back from today over which a source's mail is counted. */
     windowDays: z.number().int().positive().default(7),
     /** Messages over the window below which a source is left out as noise. */
     minMessages: z.number().int().min(1).default(10),
@@ -90,13 +102,13 @@ export const RULE_SCHEMAS = {
     // The other kinds have a rule of their own: policy-step, service-pass-rate and the two
     // source rules, so that one problem sends one message.
     kinds: z
-      .array(z.string())
-      .default(['set-subdomain-policy', 'strict-alignment', 'wait-for-data']),
+      .array(z.enum(RECOMMENDATION_KINDS))
+      .default(['set-subdomain-policy', 'strict-alignment']),
   }),
   'reporter-silent': z.strictObject({
     ...common,
     cooldownHours: common.cooldownHours.default(72),
-    /** Report days, up to yesterday, without a report from a reporter before it alerts. */
+    /** A reporter alerts when its latest report day is more than this many days before today. */
     silentDays: z.number().int().positive().default(2),
     baselineDays: z.number().int().positive().default(14),
     /** Days of the baseline a reporter must have reported on to count as reporting daily. */

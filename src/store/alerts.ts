@@ -132,7 +132,7 @@ const DOMAIN_REPORT_DAYS = `
    WHERE NOT is_foreign AND day BETWEEN $1 AND $2
    GROUP BY domain`;
 
-/** The number of report days with any report, per domain, between two days. */
+/** Counts the report days with any report, per domain, between two days. */
 export async function findDomainReportDays(
   pool: Queryable,
   from: string,
@@ -318,7 +318,7 @@ function toAlert(row: Record<string, any>): StoredAlert {
   };
 }
 
-/** Every open alert. */
+/** Finds every open alert. */
 export async function findOpenAlerts(pool: Queryable): Promise<StoredAlert[]> {
   const { rows } = await pool.query(
     `SELECT ${ALERT_COLUMNS} FROM alerts WHERE state = 'open' ORDER BY id`,
@@ -831,7 +831,7 @@ export interface StoredRule {
   updatedBy: string | null;
 }
 
-/** The stored rules, in rule order of `rules`, with their dashboard edits. */
+/** Finds the stored rules with their dashboard edits, by rule name. */
 export async function findRules(pool: Queryable): Promise<StoredRule[]> {
   const { rows } = await pool.query(
     `SELECT rule, enabled, settings, overrides, updated_at, updated_by FROM alert_rules
@@ -848,7 +848,7 @@ export async function findRules(pool: Queryable): Promise<StoredRule[]> {
 }
 
 // A rule's settings change only when the file or the code defaults did; the row is left alone
-// otherwise, so that updated_at tells when they last changed.
+// otherwise, so that updated_at records when they last changed.
 const SAVE_RULE_SETTINGS = `
   INSERT INTO alert_rules (rule, enabled, settings, updated_at)
   VALUES ($1, $2, $3, $4)
@@ -896,7 +896,7 @@ export async function saveRuleOverrides(
   ]);
 }
 
-/** The dashboard edits of every rule that has any. */
+/** Finds the dashboard edits of every rule that has any. */
 export async function findRuleOverrides(pool: Queryable): Promise<Map<string, unknown>> {
   const { rows } = await pool.query(
     `SELECT rule, overrides FROM alert_rules WHERE overrides <> '{}'::jsonb`,

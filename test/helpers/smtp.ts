@@ -78,7 +78,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   };
 }
 
-/** A loopback port with nothing listening, for an SMTP server that is down. */
+/** Finds a loopback port with nothing listening, for an SMTP server that is down. */
 export async function closedPort(): Promise<number> {
   const probe = net.createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));

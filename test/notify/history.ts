@@ -128,7 +128,7 @@ export async function setCatalog(runtime: TestRuntime, yaml: string): Promise<vo
   await attributeAllSenders(runtime.db.pool);
 }
 
-/** The `count` days ending with `last`, oldest first. */
+/** Lists the `count` days ending with `last`, oldest first. */
 export function daysUpTo(last: string, count: number): string[] {
   const end = Date.parse(`${last}T00:00:00Z`);
   return Array.from({ length: count }, (_, index) =>

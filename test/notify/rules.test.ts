@@ -83,7 +83,7 @@ describe('new-failing-source', () => {
       smtpUrl: smtp.url,
     });
 
-    // Only catalog mail so far: nothing to say.
+    // Only catalog mail so far: nothing to report.
     expect((await runOnce(alerting)).subjects).toEqual([]);
 
     await ingestDays(runtime, [
@@ -367,7 +367,7 @@ describe('unattributed-spike', () => {
     clock.advanceHours(1);
     expect((await runOnce(alerting)).subjects).toEqual([]);
 
-    // The baseline now holds the spike day too: (12 × 20 + 300) / 13 days.
+    // The baseline now contains the spike day too: (12 × 20 + 300) / 13 days.
     clock.set('2025-03-18T09:00:00Z');
     expect((await runOnce(alerting)).subjects).toEqual([
       '[dmarc-lens] Resolved: example.com: failing unattributed mail is back to 0 messages a day at most (average 42)',

@@ -1,5 +1,5 @@
 /**
- * What every rule receives: the clock, the database, and the shared lookups computed once per
+ * The inputs of every rule: the clock, the database, and the shared lookups computed once per
  * evaluation. Windows count report days (the UTC day of a report's date_begin) and end today,
  * so that reports that cover today count as soon as they arrive.
  */
@@ -30,7 +30,7 @@ export interface AlertRuleDefinition<R extends RuleId = RuleId> {
   id: R;
   /** A short name for the dashboard, e.g. "Service pass rate". */
   name: string;
-  /** What fires the rule, in one sentence. */
+  /** The condition that fires the rule, in one sentence. */
   description: string;
   /** The subject prefix of a repeat sent because the finding changed; "Worse" by default. */
   changeLabel?: string;
@@ -43,17 +43,17 @@ export interface AlertRuleDefinition<R extends RuleId = RuleId> {
   ): boolean;
 }
 
-/** The UTC day of a moment, as YYYY-MM-DD. */
+/** Formats the UTC day of a moment as YYYY-MM-DD. */
 export function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
 }
 
-/** The day `days` after `day` (negative for before). */
+/** Adds `days` days to `day`; negative values go back. */
 export function addDays(day: string, days: number): string {
   return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
 }
 
-/** The report days from `days` days before today through today. */
+/** Computes the window of report days from `days` days before today through today. */
 export function recentWindow(now: Date, days: number): { from: string; to: string } {
   const today = utcDay(now);
   return { from: addDays(today, -days), to: today };

@@ -18,7 +18,7 @@ const KIND_TITLES: Record<RecommendationKind, string> = {
   'wait-for-data': 'wait for more reports before the next policy step',
 };
 
-/** The tags that change between policy steps, e.g. `p=quarantine pct=25`. */
+/** Lists the tags that change between policy steps, e.g. `p=quarantine pct=25`. */
 function describeStep(record: string): string {
   // The record comes as `_dmarc.example.com. TXT "v=DMARC1; p=…"`: only the quoted text counts.
   const text = /"([^"]*)"/.exec(record)?.[1] ?? record;

@@ -16,7 +16,7 @@ function rate(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10;
 }
 
-/** The failing senders of one service and domain, most failing first, with their diagnoses. */
+/** Finds the failing senders of one service and domain, most failing first, with their diagnoses. */
 async function failingSenders(
   context: RuleContext,
   row: ServicePassRate,

@@ -94,7 +94,7 @@ export const newFailingSource: AlertRuleDefinition<'new-failing-source'> = {
       const p = await policyOf(context, domain);
       const addresses = list.map((source) => source.sourceIp ?? NO_ADDRESS);
       const word = sourceWord(list, window);
-      const what =
+      const headline =
         list.length === 1 ? `${word} ${addresses[0]} fails` : `${list.length} ${word}s fail`;
       const delivered =
         p === 'none'
@@ -106,7 +106,7 @@ export const newFailingSource: AlertRuleDefinition<'new-failing-source'> = {
         domain,
         service: null,
         severity: p === 'none' ? 'warning' : 'info',
-        title: `${domain}: ${what} DMARC (${formatCount(messages)} messages, likely spoofing)`,
+        title: `${domain}: ${headline} DMARC (${formatCount(messages)} messages, likely spoofing)`,
         summary:
           `${listSome(addresses)} sent ${formatCount(messages)} messages From ` +
           `${listSome([...new Set(list.flatMap((s) => s.headerFrom))])} in the last ` +
@@ -164,7 +164,7 @@ export const newPassingSource: AlertRuleDefinition<'new-passing-source'> = {
       ];
       const via = providers.length > 0 ? ` (via ${providers.join(', ')})` : '';
       const word = sourceWord(list, window);
-      const what =
+      const headline =
         list.length === 1
           ? `${word} ${addresses[0]}${via} passes`
           : `${list.length} ${word}s${via} pass`;
@@ -174,7 +174,7 @@ export const newPassingSource: AlertRuleDefinition<'new-passing-source'> = {
         domain,
         service: null,
         severity: 'info',
-        title: `${domain}: ${what} DMARC but no catalog service claims ${list.length === 1 ? 'it' : 'them'}`,
+        title: `${domain}: ${headline} DMARC but no catalog service claims ${list.length === 1 ? 'it' : 'them'}`,
         summary:
           `${listSome(addresses)} sent ${formatCount(messages)} messages From ` +
           `${listSome([...new Set(list.flatMap((s) => s.headerFrom))])} in the last ` +

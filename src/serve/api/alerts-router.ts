@@ -57,7 +57,7 @@ function parseRule(value: unknown): RuleId {
 }
 
 /**
- * One word for how an alert's messages went: `sent` when every one was accepted, `failed` or
+ * Summarizes in one word how an alert's messages went: `sent` when every one was accepted, `failed` or
  * `pending` when one is, and `not sent` when it had no recipient.
  */
 function deliveryResult(deliveries: DeliverySummary[]): string {
@@ -67,7 +67,7 @@ function deliveryResult(deliveries: DeliverySummary[]): string {
   return 'sent';
 }
 
-/** The alerts API; `env` gives the settings file, PUBLIC_URL and the clock. */
+/** Creates the alerts API router; `env` provides the settings file, PUBLIC_URL and the clock. */
 export function alertsRouter(env: AlertEnvironment): Router {
   const router = Router();
   const { pool } = env;
