@@ -200,6 +200,15 @@ export function parseAlertSettings(text: string, source = 'ALERT_RULES_FILE'): A
   } catch (error) {
     throw new AlertSettingsError(`Invalid ${source}: ${(error as Error).message}`);
   }
+  const rules = (document as { rules?: unknown })?.rules;
+  if (rules && typeof rules === 'object' && !Array.isArray(rules)) {
+    const unknown = Object.keys(rules).find((rule) => !(RULE_IDS as string[]).includes(rule));
+    if (unknown !== undefined) {
+      throw new AlertSettingsError(
+        `Invalid ${source}: rules.${unknown}: unknown rule; expected one of ${RULE_IDS.join(', ')}`,
+      );
+    }
+  }
   const parsed = fileSchema.safeParse(document);
   if (!parsed.success) {
     throw new AlertSettingsError(`Invalid ${source}: ${describeIssue(parsed.error.issues[0], [])}`);

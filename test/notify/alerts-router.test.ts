@@ -224,4 +224,21 @@ describe('alerts API', () => {
     const effective = await effectiveRuleSettings(alerting.env);
     expect(effective.get('service-pass-rate')).toMatchObject({ enabled: true, threshold: 95 });
   });
+
+  it('resolves open alerts silently when their rule is switched off', async () => {
+    const response = await fetch(`${baseUrl}/api/alerts/rules/new-failing-source`, {
+      method: 'PUT',
+      headers: { ...sessionHeaders(admin), 'content-type': 'application/json' },
+      body: JSON.stringify({ overrides: { enabled: false } }),
+    });
+    expect(response.status).toBe(200);
+
+    clock.advanceHours(1);
+    const run = await alerting.run();
+    expect(run.evaluation.notifications).toEqual([]);
+    const { rows } = await runtime.db.pool.query(
+      `SELECT state, resolution FROM alerts WHERE alert_key = 'new-failing-source:example.com'`,
+    );
+    expect(rows).toEqual([{ state: 'resolved', resolution: 'rule-disabled' }]);
+  });
 });
