@@ -77,7 +77,7 @@ export function createAlerting(options: AlertingOptions): Alerting {
   const from = senderAddress(config.alertFrom, config.publicUrl);
   const deliverer = new AlertDeliverer({
     pool: env.pool,
-    log: env.log,
+    log: options.log,
     transport,
     from,
     retryMinutes: env.settings.retryMinutes,
@@ -123,7 +123,7 @@ export function createAlerting(options: AlertingOptions): Alerting {
       // One attempt, so that the command reports the SMTP error at once.
       const once = new AlertDeliverer({
         pool: env.pool,
-        log: env.log,
+        log: options.log,
         transport,
         from,
         retryMinutes: [],

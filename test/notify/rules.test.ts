@@ -179,7 +179,7 @@ describe('new-passing-source', () => {
     const clock = new TestClock(new Date('2025-03-16T09:00:00Z'));
     const alerting = testAlerting(runtime, {
       clock,
-      settings: onlyRule('new-passing-source'),
+      settings: onlyRule('new-passing-source', { recipients: ['catalog-owners@example.com'] }),
       smtpUrl: smtp.url,
     });
 
@@ -187,6 +187,8 @@ describe('new-passing-source', () => {
     expect(opened.subjects).toEqual([
       '[dmarc-lens] example.com: new source 198.51.100.20 passes DMARC but no catalog service claims it',
     ]);
+    // The rule's own recipients replace ALERT_TO.
+    expect(recipientsOf(opened.messages)).toEqual(['catalog-owners@example.com']);
     expect(opened.messages[0].mail.text).toContain('Add a service for it to the catalog');
 
     clock.advanceHours(2);
