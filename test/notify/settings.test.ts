@@ -69,7 +69,7 @@ describe('alert settings', () => {
     expect(settings.windowDays).toBe(5);
   });
 
-  it('sends a weekly digest to ALERT_TO unless the file names digests', () => {
+  it('defaults to weekly digests for ALERT_TO', () => {
     const none = parseAlertSettings('{}');
     expect(digestSubscriptions(none, ['secops@example.com'])).toEqual([
       { recipient: 'secops@example.com', every: 'weekly', hour: 7, weekday: 1 },
