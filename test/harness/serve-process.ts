@@ -8,6 +8,13 @@ export interface ServeProcess {
   exited: Promise<CliResult>;
   /** The JSON log lines written so far, parsed; lines that are not JSON are skipped. */
   logs(): LogLine[];
+  /** The last lines of stderr as written, for assertion messages. */
+  stderrTail(lines?: number): string;
+  /**
+   * Resolves as `work` does, but rejects with the process output as soon as the process exits,
+   * so that a crash fails a wait at once instead of at its timeout.
+   */
+  whileRunning<T>(work: Promise<T>): Promise<T>;
   /** Sends SIGTERM and returns the exit and how long it took, in milliseconds. */
   terminate(): Promise<CliResult & { stopMs: number }>;
   kill(): Promise<CliResult>;
@@ -57,6 +64,16 @@ export async function startServe(
     pid: run.child.pid as number,
     exited: run,
     logs,
+    stderrTail: (lines = 30) => run.output().stderr.split('\n').slice(-lines).join('\n'),
+    whileRunning: <T>(work: Promise<T>) => {
+      const crashed = run.then((result): never => {
+        const tail = result.stderr.split('\n').slice(-30).join('\n');
+        throw new Error(
+          `serve exited with code ${result.code} and signal ${result.signal} while running:\n${tail}`,
+        );
+      });
+      return Promise.race([work, crashed]);
+    },
     async terminate() {
       const startedAt = Date.now();
       run.child.kill('SIGTERM');
