@@ -14,6 +14,7 @@ import { createApp } from '../serve/app.js';
 import { applyRetention } from '../store/maintenance.js';
 import { ensureRecordPartitions } from '../store/partitions.js';
 import { RollupWorker } from '../store/rollup-worker.js';
+import { saveMailboxConnection } from '../store/alerts.js';
 import { imapPollerSetup } from './poll.js';
 
 export interface ServeOptions {
@@ -83,12 +84,22 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
   if (config.imap) {
     const { config: imapConfig, deps } = imapPollerSetup(runtime);
     const ingest = deps.ingest;
+    const mailbox = `${imapConfig.user}@${imapConfig.host}/${imapConfig.mailbox ?? 'INBOX'}`;
     const poller = new ImapPoller(imapConfig, {
       ...deps,
       ingest: async (input) => {
         const outcome = await ingest(input);
         rollups.wake();
         return outcome;
+      },
+      // Kept in the database for the alert on a mailbox that stays unreachable.
+      onConnection: (state) => {
+        const outcome = state.connected
+          ? ({ connected: true } as const)
+          : ({ connected: false, error: state.error.message } as const);
+        saveMailboxConnection(runtime.db.pool, mailbox, outcome, new Date()).catch((err: unknown) =>
+          log.warn({ err, mailbox }, 'Saving the IMAP connection state failed'),
+        );
       },
     });
     poller.start();

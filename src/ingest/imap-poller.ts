@@ -60,6 +60,8 @@ export interface ImapPollerConfig {
 export interface ImapPollerDeps {
   logger: Logger;
   ingest: IngestFunction;
+  /** Called after every connection attempt, so that alerts can tell a mailbox that stays down. */
+  onConnection?: (state: { connected: true } | { connected: false; error: Error }) => void;
 }
 
 /** Counts of one drain of the mailbox. */
@@ -153,12 +155,14 @@ export class ImapPoller {
   private wake: (() => void) | null = null;
   private newMail = false;
   private drainWaiters: DrainWaiter[] = [];
+  private readonly onConnection: ImapPollerDeps['onConnection'];
 
   constructor(config: ImapPollerConfig, deps: ImapPollerDeps) {
     this.settings = { ...DEFAULTS, ...withoutUndefined(config) } as Settings;
     this.log = deps.logger.child({ component: 'imap-poller' });
     this.imapflowLog = deps.logger.child({ component: 'imapflow' });
     this.ingest = deps.ingest;
+    this.onConnection = deps.onConnection;
   }
 
   /** Starts draining and watching the mailbox in the background, reconnecting when needed. */
@@ -306,13 +310,25 @@ export class ImapPoller {
       await client.connect();
       this.log.info({ host, port, user, mailbox: this.settings.mailbox }, 'IMAP connected');
       await this.ensureMailboxes(client);
+      this.reportConnection({ connected: true });
     } catch (err) {
+      this.reportConnection({ connected: false, error: err as Error });
       await this.disconnect(client);
       throw err;
     } finally {
       this.connecting = null;
     }
     return client;
+  }
+
+  private reportConnection(
+    state: Parameters<NonNullable<ImapPollerDeps['onConnection']>>[0],
+  ): void {
+    try {
+      this.onConnection?.(state);
+    } catch (err) {
+      this.log.warn({ err }, 'Recording the IMAP connection state failed');
+    }
   }
 
   private async disconnect(client: ImapFlow | null): Promise<void> {
