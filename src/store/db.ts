@@ -50,6 +50,12 @@ function createPool(connectionString: string, max: number, log: Logger): pg.Pool
   // An idle client that loses its connection (database restart) emits here; without a
   // listener the process would crash. The pool replaces the client on the next query.
   pool.on('error', (err) => log.warn({ err }, 'Idle database connection failed'));
+  // A checked-out client emits 'error' as well when its connection is lost (pg 8 emits it even
+  // after failing the query in flight), and pg-pool listens only while the client is idle. The
+  // client's queries fail either way, so this listener only keeps the process alive.
+  pool.on('connect', (client) =>
+    client.on('error', (err) => log.warn({ err }, 'Database connection lost')),
+  );
   return pool;
 }
 
