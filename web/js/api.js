@@ -33,6 +33,10 @@ async function request(method, path, options = {}) {
     headers['Content-Type'] = 'application/octet-stream';
     init.body = options.raw;
   }
+  if (options.text !== undefined) {
+    headers['Content-Type'] = options.contentType;
+    init.body = options.text;
+  }
 
   const response = await fetch(url, init);
   const type = response.headers.get('content-type') ?? '';
@@ -53,4 +57,6 @@ export const api = {
   patch: (path, json) => request('PATCH', path, { json }),
   delete: (path) => request('DELETE', path),
   upload: (path, bytes, params) => request('POST', path, { raw: bytes, params }),
+  /** Sends text such as YAML with its media type, e.g. `application/yaml`. */
+  putText: (path, text, contentType, params) => request('PUT', path, { text, contentType, params }),
 };

@@ -13,8 +13,6 @@ function cssColor(name) {
 
 function themeColors() {
   return {
-    pass: cssColor('--pass'),
-    fail: cssColor('--fail'),
     text: cssColor('--text'),
     muted: cssColor('--muted'),
     grid: cssColor('--grid'),
@@ -22,11 +20,15 @@ function themeColors() {
   };
 }
 
+// Each dataset names its colour as a CSS custom property in `colorVar`, read again whenever the
+// colour scheme changes.
 function applyTheme(chart) {
   const colors = themeColors();
-  const [pass, fail] = chart.data.datasets;
-  pass.backgroundColor = colors.pass;
-  fail.backgroundColor = colors.fail;
+  for (const dataset of chart.data.datasets) {
+    const color = cssColor(dataset.colorVar);
+    dataset.backgroundColor = color;
+    dataset.borderColor = color;
+  }
   for (const axis of Object.values(chart.options.scales)) {
     axis.ticks.color = colors.muted;
     axis.grid.color = colors.grid;
@@ -52,35 +54,59 @@ export function destroyCharts() {
   liveCharts.clear();
 }
 
+function chartMissing(table) {
+  return h(
+    'div',
+    {},
+    h('p', { className: 'notice', text: 'chart.js did not load; the numbers follow.' }),
+    table,
+  );
+}
+
+function startChart(canvas, config) {
+  const chart = new window.Chart(canvas, config);
+  applyTheme(chart);
+  chart.update('none');
+  liveCharts.add(chart);
+  return chart;
+}
+
+// Attributed: a service of the catalog claims the sender. The unattributed series use lighter
+// shades of the same pass and fail colours.
+const ATTRIBUTION_DATASETS = [
+  { key: 'attributedPass', label: 'Attributed, pass', colorVar: '--pass' },
+  { key: 'unattributedPass', label: 'Unattributed, pass', colorVar: '--pass-soft' },
+  { key: 'attributedFail', label: 'Attributed, fail', colorVar: '--fail' },
+  { key: 'unattributedFail', label: 'Unattributed, fail', colorVar: '--fail-soft' },
+];
+
 /**
- * A stacked bar chart of messages per day split into DMARC pass and fail, with the same
- * numbers as a table for screen readers and for copying.
+ * Creates a stacked bar chart of messages per day: DMARC pass and fail, each split into mail
+ * that a catalog service claims and the rest. The same numbers follow as a table for screen
+ * readers and for copying.
  */
-export function dailyPassFailChart(daily) {
+export function attributionChart(series) {
   const canvas = h('canvas', {
     role: 'img',
-    'aria-label': 'Messages per day, DMARC pass and fail',
+    'aria-label':
+      'Messages per day: DMARC pass and fail, attributed to a catalog service or not. The table below has the numbers.',
   });
-  const box = h('div', { className: 'chart-box' }, canvas);
-  const table = dailyTable(daily);
+  const table = attributionTable(series);
+  if (typeof window.Chart !== 'function') return chartMissing(table);
 
-  if (typeof window.Chart !== 'function') {
-    return h(
-      'div',
-      {},
-      h('p', { className: 'notice', text: 'chart.js did not load; the numbers follow.' }),
-      table,
-    );
-  }
-  const totals = daily.labels.map((_, index) => daily.pass[index] + daily.fail[index]);
-  const chart = new window.Chart(canvas, {
+  const totals = series.labels.map((_, index) =>
+    ATTRIBUTION_DATASETS.reduce((sum, dataset) => sum + series[dataset.key][index], 0),
+  );
+  startChart(canvas, {
     type: 'bar',
     data: {
-      labels: daily.labels,
-      datasets: [
-        { label: 'DMARC pass', data: daily.pass, stack: 'messages' },
-        { label: 'DMARC fail', data: daily.fail, stack: 'messages' },
-      ],
+      labels: series.labels,
+      datasets: ATTRIBUTION_DATASETS.map((dataset) => ({
+        label: dataset.label,
+        data: series[dataset.key],
+        colorVar: dataset.colorVar,
+        stack: 'messages',
+      })),
     },
     options: {
       responsive: true,
@@ -107,24 +133,10 @@ export function dailyPassFailChart(daily) {
       },
     },
   });
-  applyTheme(chart);
-  chart.update('none');
-  liveCharts.add(chart);
-  return h('div', {}, box, table);
+  return h('div', {}, h('div', { className: 'chart-box' }, canvas), table);
 }
 
-function dailyTable(daily) {
-  const rows = daily.labels.map((day, index) => {
-    const total = daily.pass[index] + daily.fail[index];
-    return h(
-      'tr',
-      {},
-      h('td', { text: day }),
-      h('td', { className: 'number', text: formatNumber(daily.pass[index]) }),
-      h('td', { className: 'number', text: formatNumber(daily.fail[index]) }),
-      h('td', { className: 'number', text: formatRate(total ? daily.pass[index] / total : null) }),
-    );
-  });
+function numbersTable(headers, rows) {
   return h(
     'details',
     {},
@@ -141,14 +153,98 @@ function dailyTable(daily) {
           h(
             'tr',
             {},
-            h('th', { scope: 'col', text: 'Day' }),
-            h('th', { scope: 'col', className: 'number', text: 'Pass' }),
-            h('th', { scope: 'col', className: 'number', text: 'Fail' }),
-            h('th', { scope: 'col', className: 'number', text: 'Pass rate' }),
+            headers.map((header, index) =>
+              h('th', { scope: 'col', className: index > 0 ? 'number' : '', text: header }),
+            ),
           ),
         ),
-        h('tbody', {}, rows),
+        h(
+          'tbody',
+          {},
+          rows.map((cells) =>
+            h(
+              'tr',
+              {},
+              cells.map((cell, index) =>
+                h('td', { className: index > 0 ? 'number' : '', text: cell }),
+              ),
+            ),
+          ),
+        ),
       ),
     ),
   );
+}
+
+function attributionTable(series) {
+  const rows = series.labels.map((day, index) => {
+    const values = ATTRIBUTION_DATASETS.map((dataset) => series[dataset.key][index]);
+    const total = values.reduce((sum, value) => sum + value, 0);
+    const pass = series.attributedPass[index] + series.unattributedPass[index];
+    return [day, ...values.map(formatNumber), formatRate(total ? pass / total : null)];
+  });
+  return numbersTable(
+    ['Day', ...ATTRIBUTION_DATASETS.map((dataset) => dataset.label), 'Pass rate'],
+    rows,
+  );
+}
+
+/**
+ * Creates a small line chart of a service's DMARC pass rate per day, 0 to 100%, with the day's
+ * messages in the tooltip. `daily`: [{ day, messages, pass, pass_rate }].
+ */
+export function passRateSparkline(daily, name) {
+  const rates = daily.map((day) => day.pass_rate);
+  const known = rates.filter((rate) => rate !== null);
+  const summary = known.length
+    ? `lowest ${formatRate(Math.min(...known))}, latest ${formatRate(known.at(-1))}`
+    : 'no mail';
+  const canvas = h('canvas', {
+    role: 'img',
+    'aria-label': `DMARC pass rate per day of ${name}: ${summary}`,
+  });
+  if (typeof window.Chart !== 'function') {
+    return h('p', { className: 'muted', text: `Pass rate per day: ${summary}` });
+  }
+  startChart(canvas, {
+    type: 'line',
+    data: {
+      labels: daily.map((day) => day.day),
+      datasets: [
+        {
+          label: 'DMARC pass rate',
+          data: rates.map((rate) => (rate === null ? null : rate * 100)),
+          colorVar: '--accent',
+          borderWidth: 2,
+          pointRadius: 0,
+          pointHitRadius: 6,
+          spanGaps: true,
+        },
+      ],
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      interaction: { mode: 'index', intersect: false },
+      scales: {
+        x: { display: false, ticks: {}, grid: {} },
+        // A little room above 100% and below 0%, so that a flat line stays visible.
+        y: { display: false, min: -4, max: 104, ticks: {}, grid: {} },
+      },
+      plugins: {
+        legend: { display: false, labels: {} },
+        tooltip: {
+          borderWidth: 1,
+          callbacks: {
+            label: (item) => {
+              const day = daily[item.dataIndex];
+              return `${formatRate(day.pass_rate)} pass of ${formatNumber(day.messages)} messages`;
+            },
+          },
+        },
+      },
+    },
+  });
+  return h('div', { className: 'sparkline' }, canvas);
 }

@@ -13,10 +13,23 @@ export const FILTER_KEYS = [
   'to',
   'domain',
   'reporter',
+  'service',
   'result',
   'disposition',
   'tz',
 ];
+
+/**
+ * The filters each kind of view applies. `dates` stands for range, from and to. The analysis
+ * views read daily totals, which have UTC days and no split by result or disposition.
+ */
+export const FILTER_SETS = {
+  reports: ['dates', 'domain', 'reporter', 'result', 'disposition', 'tz'],
+  records: ['dates', 'domain', 'reporter', 'service', 'result', 'disposition', 'tz'],
+  analysis: ['dates', 'domain', 'reporter', 'service'],
+  dates: ['dates', 'tz'],
+  none: [],
+};
 
 export function readFilters(params) {
   const filters = {};
@@ -36,13 +49,13 @@ function addDays(day, days) {
   return date.toISOString().slice(0, 10);
 }
 
-/** Translates the filters into the API's query parameters. */
-export function apiParams(filters, { dates = true, records = true } = {}) {
+/** Translates the filters of a view (a list from FILTER_SETS) into the API's query parameters. */
+export function apiParams(filters, keys = FILTER_SETS.reports) {
   const params = new URLSearchParams();
-  const timeZone = filters.tz === 'local' ? localTimeZone() : 'UTC';
+  const timeZone = keys.includes('tz') && filters.tz === 'local' ? localTimeZone() : 'UTC';
   if (timeZone !== 'UTC') params.set('tz', timeZone);
 
-  if (dates) {
+  if (keys.includes('dates')) {
     if (filters.range === 'custom') {
       if (filters.from) params.set('from', filters.from);
       if (filters.to) params.set('to', filters.to);
@@ -52,10 +65,8 @@ export function apiParams(filters, { dates = true, records = true } = {}) {
       params.set('to', today);
     }
   }
-  if (records) {
-    for (const key of ['domain', 'reporter', 'result', 'disposition']) {
-      if (filters[key]) params.set(key, filters[key]);
-    }
+  for (const key of ['domain', 'reporter', 'service', 'result', 'disposition']) {
+    if (keys.includes(key) && filters[key]) params.set(key, filters[key]);
   }
   return params;
 }
@@ -80,23 +91,23 @@ function setOptions(select, values, current, allLabel) {
   select.value = current;
 }
 
-/**
- * Shows the filters of the URL in the filter bar. `mode` hides what the view ignores:
- * `all`, `dates` (quarantine) or `none` (settings).
- */
-export function showFilters(form, filters, options, mode) {
-  form.hidden = mode === 'none';
+/** Shows the filters of the URL in the filter bar, and only those that the view applies. */
+export function showFilters(form, filters, options, keys) {
+  form.hidden = keys.length === 0;
   form.elements.range.value = filters.range;
   form.elements.from.value = filters.from;
   form.elements.to.value = filters.to;
-  setOptions(form.elements.domain, options.domains, filters.domain, 'All domains');
-  setOptions(form.elements.reporter, options.reporters, filters.reporter, 'All reporters');
+  setOptions(form.elements.domain, options.domains ?? [], filters.domain, 'All domains');
+  setOptions(form.elements.reporter, options.reporters ?? [], filters.reporter, 'All reporters');
+  setOptions(form.elements.service, options.services ?? [], filters.service, 'All services');
   form.elements.result.value = filters.result;
   form.elements.disposition.value = filters.disposition;
   form.elements.tz.value = filters.tz;
+  for (const label of form.querySelectorAll('[data-filter]'))
+    label.hidden = !keys.includes(label.dataset.filter);
   for (const label of form.querySelectorAll('[data-custom-range]'))
-    label.hidden = filters.range !== 'custom';
-  for (const label of form.querySelectorAll('[data-record-filter]')) label.hidden = mode !== 'all';
+    label.hidden ||= filters.range !== 'custom';
+  form.querySelector('#utc-note').hidden = !keys.includes('dates') || keys.includes('tz');
 }
 
 /** Reads the filter bar into URL parameters on top of `params`, dropping the page number. */

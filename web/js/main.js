@@ -4,7 +4,14 @@
 import { api, setCsrfToken } from './api.js';
 import { destroyCharts } from './charts.js';
 import { append, clear, errorNotice, h, toast } from './dom.js';
-import { filterQuery, filtersFromForm, readFilters, showFilters } from './filters.js';
+import {
+  apiParams,
+  FILTER_SETS,
+  filterQuery,
+  filtersFromForm,
+  readFilters,
+  showFilters,
+} from './filters.js';
 import { renderOverview } from './views/overview.js';
 import { renderReportDetail } from './views/report-detail.js';
 import { renderReports } from './views/reports.js';
@@ -12,80 +19,89 @@ import { renderRecords } from './views/records.js';
 import { renderSources } from './views/sources.js';
 import { renderQuarantine } from './views/quarantine.js';
 import { renderSettings } from './views/settings.js';
-import { renderAnalysisView } from './views/analysis.js';
+import { renderServices } from './views/services.js';
+import { renderRecommendations } from './views/recommendations.js';
+import { renderWhatIf } from './views/whatif.js';
 
-// Each route: the URL pattern, the nav entry it highlights, the filters it uses, its view.
+// Each route: the URL pattern, the nav entry it highlights, the filters it applies, its view.
 const ROUTES = [
-  { pattern: /^\/$/, nav: 'overview', title: 'Overview', filters: 'all', render: renderOverview },
+  {
+    pattern: /^\/$/,
+    nav: 'overview',
+    title: 'Overview',
+    filters: FILTER_SETS.reports,
+    render: renderOverview,
+  },
   {
     pattern: /^\/reports\/(\d+)$/,
     nav: 'reports',
     title: 'Report',
-    filters: 'none',
+    filters: FILTER_SETS.none,
     render: renderReportDetail,
   },
   {
     pattern: /^\/reports$/,
     nav: 'reports',
     title: 'Reports',
-    filters: 'all',
+    filters: FILTER_SETS.reports,
     render: renderReports,
   },
   {
     pattern: /^\/records$/,
     nav: 'records',
     title: 'Records',
-    filters: 'all',
+    filters: FILTER_SETS.records,
     render: renderRecords,
   },
   {
     pattern: /^\/sources$/,
     nav: 'sources',
     title: 'Sources',
-    filters: 'all',
+    filters: FILTER_SETS.analysis,
     render: renderSources,
   },
   {
     pattern: /^\/quarantine$/,
     nav: 'quarantine',
     title: 'Quarantine',
-    filters: 'dates',
+    filters: FILTER_SETS.dates,
     render: renderQuarantine,
   },
   {
     pattern: /^\/settings$/,
     nav: 'settings',
     title: 'Settings',
-    filters: 'none',
+    filters: FILTER_SETS.none,
     render: renderSettings,
   },
   {
     pattern: /^\/services$/,
     nav: 'services',
     title: 'Services',
-    filters: 'all',
-    render: (context) => renderAnalysisView(context, 'services'),
+    filters: FILTER_SETS.analysis,
+    render: renderServices,
   },
   {
     pattern: /^\/recommendations$/,
     nav: 'recommendations',
     title: 'Recommendations',
-    filters: 'all',
-    render: (context) => renderAnalysisView(context, 'recommendations'),
+    filters: FILTER_SETS.analysis,
+    render: renderRecommendations,
   },
   {
+    // The what-if form has its own domain and dates.
     pattern: /^\/whatif$/,
     nav: 'whatif',
     title: 'What-if',
-    filters: 'all',
-    render: (context) => renderAnalysisView(context, 'whatif'),
+    filters: FILTER_SETS.none,
+    render: renderWhatIf,
   },
 ];
 
 const main = document.getElementById('main');
 const filterForm = document.getElementById('filters');
 let session = null;
-let filterOptions = { domains: [], reporters: [] };
+let filterOptions = { domains: [], reporters: [], services: [] };
 let renderCount = 0;
 
 function navigate(url, { replace = false } = {}) {
@@ -123,7 +139,7 @@ async function render({ focus = false } = {}) {
   const filters = readFilters(params);
   destroyCharts();
   updateNav(route);
-  showFilters(filterForm, filters, filterOptions, route?.filters ?? 'none');
+  showFilters(filterForm, filters, filterOptions, route?.filters ?? FILTER_SETS.none);
   clear(main);
 
   if (!route) {
@@ -141,6 +157,9 @@ async function render({ focus = false } = {}) {
     show: (...nodes) => append(main, nodes),
     params,
     filters,
+    /** The API parameters of the filters this view applies. */
+    apiParams: () => apiParams(filters, route.filters),
+    filterOptions,
     session,
     match,
     navigate,

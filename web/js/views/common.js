@@ -1,5 +1,6 @@
 // Pieces several views share: links, result badges and the header of a view.
 
+import { api } from '../api.js';
 import { h } from '../dom.js';
 import { filterQuery } from '../filters.js';
 import { formatRate } from '../format.js';
@@ -92,4 +93,40 @@ export function policyText(policy) {
 
 export function isAdmin(context) {
   return context.session?.user?.role === 'admin';
+}
+
+/**
+ * Fetches an analysis endpoint. Returns null when the server runs without the analysis part,
+ * whose endpoints then respond 501 `not-available`.
+ */
+export async function fetchAnalysis(path, params) {
+  try {
+    return await api.get(path, params);
+  } catch (error) {
+    if (error.code === 'not-available') return null;
+    throw error;
+  }
+}
+
+export const ANALYSIS_MISSING =
+  'Service attribution and recommendations are not available on this server.';
+
+const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
+
+/** Sorts recommendations by severity, keeping the server's order within one severity. */
+export function bySeverity(rows) {
+  return [...rows].sort(
+    (a, b) => (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3),
+  );
+}
+
+export function severityBadge(severity) {
+  return h('span', { className: `badge ${severity}`, text: severity });
+}
+
+/** Returns the title of a services row: the catalog service, the provider, or unattributed. */
+export function serviceTitle(row) {
+  if (row.kind === 'service') return row.service;
+  if (row.kind === 'provider') return `${row.provider} (provider, not in the catalog)`;
+  return 'Unattributed sources';
 }

@@ -1,18 +1,28 @@
 import { api } from '../api.js';
-import { dailyPassFailChart } from '../charts.js';
+import { attributionChart } from '../charts.js';
+import { dnsRecordBlock } from '../copy.js';
 import { h, notice, panel } from '../dom.js';
 import { apiParams } from '../filters.js';
 import { formatNumber, formatRate, formatTime } from '../format.js';
 import { dataTable, csvLink } from '../table.js';
 import {
+  ANALYSIS_MISSING,
+  bySeverity,
+  fetchAnalysis,
   policyText,
   rateCell,
   rateClass,
   reportLink,
+  severityBadge,
   sourceLink,
   viewHeader,
   viewLink,
 } from './common.js';
+
+// The overview shows this many recommendations; the Recommendations view has them all.
+const TOP_RECOMMENDATIONS = 4;
+// A service below this DMARC pass rate is listed as failing, the threshold recommendations use.
+const PASSING_RATE = 0.98;
 
 function kpi(label, value, className = '') {
   return h(
@@ -38,12 +48,84 @@ function staticTable(rows, columns, context, caption, empty) {
   return table;
 }
 
+/** Lists the catalog services that fail DMARC, each with its main cause and fix. */
+function failingServicesPanel(context, services) {
+  if (services === null) return panel('Services that fail DMARC', notice(ANALYSIS_MISSING));
+  const failing = services.rows
+    .filter((row) => row.kind === 'service' && row.pass_rate !== null)
+    .filter((row) => row.pass_rate < PASSING_RATE)
+    .sort((a, b) => b.dmarc_fail - a.dmarc_fail);
+  const items = failing.map((row) => {
+    const cause = row.diagnoses[0];
+    return h(
+      'li',
+      {},
+      viewLink(context, '/services', row.service, { service: row.service }),
+      ' ',
+      h('span', {
+        className: rateClass(row.pass_rate),
+        text: `${formatRate(row.pass_rate)} pass of ${formatNumber(row.messages)} messages`,
+      }),
+      cause ? h('span', { className: 'fix', text: cause.summary }) : null,
+      cause?.fix ? h('span', { className: 'fix muted', text: `Fix: ${cause.fix}` }) : null,
+    );
+  });
+  return panel(
+    'Services that fail DMARC',
+    items.length
+      ? h('ul', { className: 'diagnoses' }, items)
+      : h('p', { className: 'pass', text: 'Every catalog service passes DMARC in this window.' }),
+    h('p', {}, viewLink(context, '/services', 'All services')),
+  );
+}
+
+/** Shows the most urgent recommendations, each with the DNS record to publish. */
+function recommendationsPanel(context, recommendations) {
+  if (recommendations === null) return panel('Open recommendations', notice(ANALYSIS_MISSING));
+  const top = bySeverity(recommendations.rows).slice(0, TOP_RECOMMENDATIONS);
+  return panel(
+    'Open recommendations',
+    top.length === 0 ? notice('Nothing to do in this window.') : null,
+    top.map((row) =>
+      h(
+        'div',
+        { className: 'recommendation' },
+        h(
+          'p',
+          {},
+          severityBadge(row.severity),
+          ' ',
+          h('strong', { text: row.domain }),
+          ' ',
+          row.summary,
+        ),
+        row.dns_record ? dnsRecordBlock(row.dns_record) : null,
+      ),
+    ),
+    h(
+      'p',
+      {},
+      viewLink(
+        context,
+        '/recommendations',
+        `All ${formatNumber(recommendations.rows.length)} recommendations`,
+      ),
+    ),
+  );
+}
+
 export async function renderOverview(context) {
-  const params = apiParams(context.filters);
-  const summary = await api.get('/api/summary', params);
+  const params = context.apiParams();
+  const analysisParams = apiParams(context.filters, ['dates', 'domain', 'reporter']);
+  const [summary, services, recommendations] = await Promise.all([
+    api.get('/api/summary', params),
+    fetchAnalysis('/api/services', analysisParams),
+    fetchAnalysis('/api/recommendations', analysisParams),
+  ]);
   if (!context.isCurrent()) return;
   const local = context.filters.tz === 'local';
   const { totals } = summary;
+  const series = summary.dailyByAttribution;
 
   context.show(
     viewHeader('Overview', csvLink('/api/summary', params, 'Messages per day (CSV)')),
@@ -60,11 +142,19 @@ export async function renderOverview(context) {
         formatNumber(summary.health.inputs.quarantined + summary.health.inputs.partial),
       ),
     ),
+    h(
+      'div',
+      { className: 'grid' },
+      failingServicesPanel(context, services),
+      recommendationsPanel(context, recommendations),
+    ),
     panel(
       'Messages per day',
-      summary.daily.labels.length
-        ? dailyPassFailChart(summary.daily)
-        : notice('No reports in this window.'),
+      h('p', {
+        className: 'muted',
+        text: 'Attributed: mail from a sender that a service of the catalog claims. Unattributed: everything else, including known providers outside the catalog and spoofing.',
+      }),
+      series.labels.length ? attributionChart(series) : notice('No reports in this window.'),
     ),
   );
 
@@ -122,6 +212,37 @@ export async function renderOverview(context) {
       'div',
       { className: 'grid' },
       panel(
+        'Domains',
+        staticTable(
+          summary.domains,
+          domainColumns,
+          context,
+          'Domains',
+          'No domains in this window.',
+        ),
+      ),
+      panel(
+        'Ingestion health',
+        h(
+          'p',
+          {},
+          `Inputs: ${formatNumber(inputs.done)} read, ${formatNumber(inputs.pending)} waiting to be read, `,
+          // The count covers every input, so the link opens the quarantine without a date filter.
+          h('a', {
+            href: '/quarantine?range=all',
+            text: `${formatNumber(inputs.quarantined)} quarantined`,
+          }),
+          `, ${formatNumber(inputs.partial)} partly read. Latest input: ${formatTime(summary.health.lastReceivedAt, local) || 'none'}.`,
+        ),
+        staticTable(
+          summary.health.reporters,
+          reporterColumns,
+          context,
+          'Latest report per reporter',
+          'No reports yet.',
+        ),
+      ),
+      panel(
         'Top failing sources',
         staticTable(
           summary.topFailingSources,
@@ -133,16 +254,6 @@ export async function renderOverview(context) {
         h('p', {}, viewLink(context, '/sources', 'All sources')),
       ),
       panel(
-        'Domains',
-        staticTable(
-          summary.domains,
-          domainColumns,
-          context,
-          'Domains',
-          'No domains in this window.',
-        ),
-      ),
-      panel(
         'Latest reports',
         staticTable(
           summary.latestReports,
@@ -152,23 +263,6 @@ export async function renderOverview(context) {
           'No reports in this window.',
         ),
         h('p', {}, viewLink(context, '/reports', 'All reports')),
-      ),
-      panel(
-        'Ingestion health',
-        h(
-          'p',
-          {},
-          `Inputs: ${formatNumber(inputs.done)} read, ${formatNumber(inputs.pending)} pending, `,
-          h('a', { href: '/quarantine', text: `${formatNumber(inputs.quarantined)} quarantined` }),
-          `, ${formatNumber(inputs.partial)} partly read. Latest input: ${formatTime(summary.health.lastReceivedAt, local) || 'none'}.`,
-        ),
-        staticTable(
-          summary.health.reporters,
-          reporterColumns,
-          context,
-          'Latest report per reporter',
-          'No reports yet.',
-        ),
       ),
     ),
   );

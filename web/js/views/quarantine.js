@@ -1,6 +1,5 @@
 import { api } from '../api.js';
 import { h, panel, toast } from '../dom.js';
-import { apiParams } from '../filters.js';
 import { formatBytes, formatTime } from '../format.js';
 import { csvLink, dataTable, pageParams } from '../table.js';
 import { isAdmin, viewHeader } from './common.js';
@@ -69,7 +68,7 @@ function uploadForm(context) {
 }
 
 export async function renderQuarantine(context) {
-  const params = apiParams(context.filters, { records: false });
+  const params = context.apiParams();
   const page = await api.get(
     '/api/quarantine',
     pageParams(context.params, new URLSearchParams(params)),

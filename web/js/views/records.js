@@ -1,6 +1,5 @@
 import { api } from '../api.js';
 import { h, panel } from '../dom.js';
-import { apiParams } from '../filters.js';
 import { formatTime } from '../format.js';
 import { csvLink, dataTable, pageParams } from '../table.js';
 import { authResults, evalBadge, resultBadge, viewHeader } from './common.js';
@@ -33,6 +32,14 @@ export function recordColumns(local, { withReport = true } = {}) {
         }
       : null,
     { key: 'source_ip', label: 'Source IP', sort: 'source_ip', className: 'wrap-anywhere' },
+    { key: 'source_name', label: 'Reverse DNS', sort: 'source_name', className: 'wrap-anywhere' },
+    {
+      key: 'service',
+      label: 'Service',
+      sort: 'service',
+      className: 'wrap-anywhere',
+      render: (row) => row.service ?? h('span', { className: 'muted', text: 'unattributed' }),
+    },
     { key: 'count', label: 'Messages', sort: 'count', numeric: true },
     {
       key: 'dmarc_pass',
@@ -66,7 +73,7 @@ export function recordColumns(local, { withReport = true } = {}) {
 
 export async function renderRecords(context) {
   const sourceIp = context.params.get('source_ip');
-  const params = apiParams(context.filters);
+  const params = context.apiParams();
   if (sourceIp) params.set('source_ip', sourceIp);
   const page = await api.get(
     '/api/records',
@@ -74,9 +81,11 @@ export async function renderRecords(context) {
   );
   if (!context.isCurrent()) return;
 
+  const service = context.filters.service;
+  const scope = [sourceIp && `from ${sourceIp}`, service && `of ${service}`].filter(Boolean);
   context.show(
     viewHeader(
-      sourceIp ? `Records from ${sourceIp}` : 'Records',
+      scope.length ? `Records ${scope.join(' ')}` : 'Records',
       sourceIp
         ? h('button', {
             type: 'button',

@@ -1,13 +1,12 @@
 import { api } from '../api.js';
 import { h, panel } from '../dom.js';
-import { apiParams } from '../filters.js';
 import { formatTime } from '../format.js';
 import { csvLink, dataTable, pageParams } from '../table.js';
 import { policyText, rateCell, reportLink, viewHeader } from './common.js';
 
 export async function renderReports(context) {
   const foreign = context.params.get('foreign') === 'true';
-  const params = apiParams(context.filters);
+  const params = context.apiParams();
   if (foreign) params.set('foreign', 'true');
   const page = await api.get(
     '/api/reports',

@@ -1,6 +1,7 @@
 import { api } from '../api.js';
 import { h, notice, panel, toast } from '../dom.js';
 import { formatTime } from '../format.js';
+import { catalogPanel } from './catalog.js';
 import { isAdmin, viewHeader } from './common.js';
 
 function field(label, input) {
@@ -302,26 +303,6 @@ async function tokensPanel(context) {
   );
 }
 
-async function catalogPanel() {
-  try {
-    await api.get('/api/services');
-    return panel(
-      'Service catalog',
-      h(
-        'p',
-        {},
-        'The catalog is edited on the ',
-        h('a', { href: '/services', text: 'Services' }),
-        ' page.',
-      ),
-    );
-  } catch (error) {
-    if (error.code === 'not-available')
-      return panel('Service catalog', notice('The service catalog is not available yet.'));
-    throw error;
-  }
-}
-
 export async function renderSettings(context) {
   const panels = [accountPanel(context)];
   if (isAdmin(context)) {
@@ -329,7 +310,7 @@ export async function renderSettings(context) {
   } else {
     panels.push(panel('Users and API tokens', notice('Only admins manage users and API tokens.')));
   }
-  panels.push(await catalogPanel());
+  panels.push(await catalogPanel(context, isAdmin(context)));
   if (!context.isCurrent()) return;
   context.show(viewHeader('Settings'), ...panels);
 }
