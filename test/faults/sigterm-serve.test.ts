@@ -10,7 +10,8 @@ import { listFiles, writeReportFiles, type ReportFiles } from '../harness/report
 import {
   appendMessages,
   buildReportCorpus,
-  countBy,
+  findFilingErrors,
+  NO_FILING_ERRORS,
   listMessageIds,
   type ReportCorpus,
 } from '../harness/report-mailbox.js';
@@ -156,11 +157,8 @@ describe.skipIf(!hasPostgres || !runImapTests)('serve stopped with SIGTERM', () 
     });
 
     const final = await listMessageIds(dovecot, ['INBOX', DONE, FAILED]);
-    const expectedDone = corpus.messages.filter((message) => message.expected === 'done');
-    const expectedFailed = corpus.messages.filter((message) => message.expected === 'failed');
     expect(final.INBOX).toEqual([]);
-    expect(countBy(final[DONE])).toEqual(countBy(expectedDone.map((m) => m.messageId)));
-    expect(countBy(final[FAILED])).toEqual(countBy(expectedFailed.map((m) => m.messageId)));
+    expect(findFilingErrors(corpus, final[DONE], final[FAILED])).toEqual(NO_FILING_ERRORS);
     expect(listFiles(path.join(watchDir, 'done'))).toEqual([...files.names].sort());
     expect(listFiles(path.join(watchDir, 'failed'))).toEqual([]);
   }, 120_000);

@@ -307,3 +307,43 @@ export function countBy(items: string[]): Map<string, number> {
   for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
   return counts;
 }
+
+/** How the done and failed mailboxes differ from what the corpus expects, by Message-ID. */
+export interface FilingErrors {
+  /** Filed more often than the corpus contains it: a message moved twice. */
+  duplicated: string[];
+  /** Filed less often than the corpus contains it: still waiting or lost. */
+  missing: string[];
+  /** In the done mailbox but expected in failed, or the other way round. */
+  misfiled: string[];
+}
+
+/** Compares the done and failed mailboxes with the corpus; every list is empty when all is well. */
+export function findFilingErrors(
+  corpus: ReportCorpus,
+  done: string[],
+  failed: string[],
+): FilingErrors {
+  const expected = countBy(corpus.messages.map((message) => message.messageId));
+  const target = new Map(corpus.messages.map((message) => [message.messageId, message.expected]));
+  const filed = countBy([...done, ...failed]);
+  const errors: FilingErrors = { duplicated: [], missing: [], misfiled: [] };
+
+  for (const [messageId, count] of expected) {
+    const actual = filed.get(messageId) ?? 0;
+    if (actual > count) errors.duplicated.push(`${messageId} filed ${actual} times`);
+    if (actual < count) errors.missing.push(messageId);
+  }
+  for (const messageId of filed.keys()) {
+    if (!expected.has(messageId)) errors.duplicated.push(`${messageId} not in the corpus`);
+  }
+  for (const messageId of done) {
+    if (target.get(messageId) === 'failed') errors.misfiled.push(`${messageId} in done`);
+  }
+  for (const messageId of failed) {
+    if (target.get(messageId) === 'done') errors.misfiled.push(`${messageId} in failed`);
+  }
+  return errors;
+}
+
+export const NO_FILING_ERRORS: FilingErrors = { duplicated: [], missing: [], misfiled: [] };
