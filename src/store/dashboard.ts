@@ -17,6 +17,11 @@ export interface DashboardFilter {
   disposition: string | null;
   timeZone: string;
   foreign: boolean;
+  /**
+   * A catalog service name: only records of senders attributed to it, compared
+   * case-insensitively. A report matches when one of its records does.
+   */
+  service?: string | null;
 }
 
 export type SortOrder = 'asc' | 'desc';
@@ -39,7 +44,7 @@ export interface Page<Row> {
 
 type Row = Record<string, unknown>;
 
-// Every filtered query takes the filter as $1 to $8 in this order, so that one WHERE fragment
+// Every filtered query takes the filter as $1 to $9 in this order, so that one WHERE fragment
 // serves all panels. A null parameter switches its condition off. Report values only ever
 // reach PostgreSQL as parameters.
 function filterParams(filter: DashboardFilter): unknown[] {
@@ -52,8 +57,14 @@ function filterParams(filter: DashboardFilter): unknown[] {
     filter.disposition,
     filter.timeZone,
     filter.foreign,
+    filter.service ?? null,
   ];
 }
+
+// Records whose sender a catalog service claims. The rollup worker stores each new sender, so
+// records of a sender first seen in a report not rolled up yet match no service until then.
+const SERVICE_SENDERS = `
+  SELECT sender_key FROM senders WHERE lower(service) = lower($9::text)`;
 
 // A domain filter matches the domain and its subdomains. `right()` instead of LIKE, so that
 // `%` or `_` in the filter match only themselves.
@@ -64,20 +75,23 @@ const RECORD_FILTER = `
   AND ($3::text IS NULL OR rec.domain = $3 OR right(rec.domain, length($3) + 1) = '.' || $3)
   AND ($4::text IS NULL OR rec.reporter_org = $4)
   AND ($5::boolean IS NULL OR rec.dmarc_pass = $5)
-  AND ($6::text IS NULL OR rec.disposition = $6)`;
+  AND ($6::text IS NULL OR rec.disposition = $6)
+  AND ($9::text IS NULL OR rec.sender_key IN (${SERVICE_SENDERS}))`;
 
-// A report matches the result and disposition filters when one of its records matches both.
+// A report matches the result, disposition and service filters when one of its records
+// matches all three.
 const REPORT_FILTER = `
   rep.is_foreign = $8
   AND ($1::date IS NULL OR rep.date_begin >= ($1::date)::timestamp AT TIME ZONE $7::text)
   AND ($2::date IS NULL OR rep.date_begin < ($2::date + 1)::timestamp AT TIME ZONE $7::text)
   AND ($3::text IS NULL OR rep.domain = $3 OR right(rep.domain, length($3) + 1) = '.' || $3)
   AND ($4::text IS NULL OR rep.reporter_org = $4)
-  AND (($5::boolean IS NULL AND $6::text IS NULL) OR EXISTS (
+  AND (($5::boolean IS NULL AND $6::text IS NULL AND $9::text IS NULL) OR EXISTS (
         SELECT 1 FROM records rec
          WHERE rec.report_ref = rep.id AND rec.date_begin = rep.date_begin
            AND ($5::boolean IS NULL OR rec.dmarc_pass = $5)
-           AND ($6::text IS NULL OR rec.disposition = $6)))`;
+           AND ($6::text IS NULL OR rec.disposition = $6)
+           AND ($9::text IS NULL OR rec.sender_key IN (${SERVICE_SENDERS}))))`;
 
 /**
  * Builds an ORDER BY clause from a whitelist of sort keys. Only the constant expressions of
@@ -110,12 +124,17 @@ function passRate(pass: number, messages: number): number | null {
 // Overview
 
 // The overview reads the daily rollup tables where they can serve the filter, so that it does
-// not scan records. Rollups have UTC days and no split by disposition or by result, so any other
-// filter reads records. Reports that the rollup worker has not reached yet (rolled_up_at IS
+// not scan records. Rollups have UTC days and no split by disposition, result or service, so
+// any other filter reads records. Reports that the rollup worker has not reached yet (rolled_up_at IS
 // NULL) are read from records and added; each query runs in one snapshot, so a report is
 // counted on one side only.
 function rollupsCover(filter: DashboardFilter): boolean {
-  return filter.timeZone === 'UTC' && filter.disposition === null && filter.dmarcPass === null;
+  return (
+    filter.timeZone === 'UTC' &&
+    filter.disposition === null &&
+    filter.dmarcPass === null &&
+    !filter.service
+  );
 }
 
 // Parameters of the rollup queries, $1 to $5: from, to, domain, reporter, foreign.
@@ -613,20 +632,18 @@ const RECORD_COLUMNS = `
   rec.envelope_from, rec.envelope_to, rec.dkim, rec.spf, rec.reasons`;
 
 // Reverse DNS (forward-confirmed names only) is kept per address and attribution per sender,
-// as in `export records`. A record not rolled up yet has no sender, so its service is null.
+// as in `export records`. A sender first seen in a report not rolled up yet has no row in
+// senders, so its records show no service until the rollup worker stores it.
 const RECORD_JOINS = `
   JOIN reports rep ON rep.id = rec.report_ref
   LEFT JOIN senders sender ON sender.sender_key = rec.sender_key
   LEFT JOIN source_hosts source_host
          ON source_host.ip = rec.source_ip AND source_host.state = 'ok'`;
 
-// The records list adds the sending address ($9) and the catalog service ($10) to the common
-// eight. Service names compare case-insensitively, as the catalog treats them.
+// The records list adds the sending address ($10) to the common nine.
 const RECORD_LIST_FILTER = `
   ${RECORD_FILTER}
-  AND ($9::inet IS NULL OR rec.source_ip = $9::inet)
-  AND ($10::text IS NULL OR rec.sender_key IN (
-        SELECT sender_key FROM senders WHERE lower(service) = lower($10::text)))`;
+  AND ($10::inet IS NULL OR rec.source_ip = $10::inet)`;
 
 const SELECT_RECORDS = `
   SELECT ${RECORD_COLUMNS}
@@ -649,24 +666,18 @@ const SELECT_REPORT_RECORDS = `
 
 const COUNT_REPORT_RECORDS = `SELECT record_count AS total FROM reports WHERE id = $1`;
 
-/** Narrows the records list to one sending address, one catalog service, or both. */
-export interface RecordScope {
-  sourceIp: string | null;
-  service: string | null;
+function recordParams(filter: DashboardFilter, sourceIp: string | null): unknown[] {
+  return [...filterParams(filter), sourceIp];
 }
 
-function recordParams(filter: DashboardFilter, scope: RecordScope): unknown[] {
-  return [...filterParams(filter), scope.sourceIp, scope.service];
-}
-
-/** Finds one page of records, optionally from one sending address or one service. */
+/** Finds one page of records, optionally from one sending address. */
 export async function findRecords(
   pool: pg.Pool,
   filter: DashboardFilter,
-  scope: RecordScope,
+  sourceIp: string | null,
   request: PageRequest,
 ): Promise<Page<Row>> {
-  const params = recordParams(filter, scope);
+  const params = recordParams(filter, sourceIp);
   const limit = limitParams(request, params.length + 1);
   const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, request, 'rec.id')} ${limit.sql}`;
   const [page, count] = await Promise.all([
@@ -680,11 +691,11 @@ export async function findRecords(
 export function streamRecords(
   pool: pg.Pool,
   filter: DashboardFilter,
-  scope: RecordScope,
+  sourceIp: string | null,
   request: Pick<PageRequest, 'sort' | 'order'>,
 ): AsyncGenerator<Row[]> {
   const sql = `${SELECT_RECORDS} ${orderBy(RECORD_SORTS, { ...request, page: 1, pageSize: 1 }, 'rec.id')}`;
-  return streamRows<Row>(pool, sql, recordParams(filter, scope));
+  return streamRows<Row>(pool, sql, recordParams(filter, sourceIp));
 }
 
 /** Finds one page of one report's records, in the report's own order by default. */

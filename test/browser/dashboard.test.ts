@@ -11,6 +11,8 @@ import { startAnalysisServer, type AnalysisTestServer } from './analysis-server.
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots');
+// expect.poll gives up after 1 s by default, too short while other test files load the machine.
+const POLL = { timeout: 10_000 };
 const SERVICES_FILE = path.join(import.meta.dirname, '..', '..', 'samples', 'services.yaml');
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -85,8 +87,9 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.getByLabel('User name').fill('admin');
     await page.getByLabel('Password', { exact: true }).fill('wrong password');
     await page.getByRole('button', { name: 'Log in' }).click();
+    // Hashing the password is slow by design, more so while other test files load the machine.
     await expect
-      .poll(() => page.locator('#login-error').textContent())
+      .poll(() => page.locator('#login-error').textContent(), { timeout: 15_000 })
       .toContain('Wrong user name or password');
 
     await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
@@ -144,11 +147,13 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await open('/reports?range=all', 'td a[href^="/reports/"]');
     await page.getByLabel('DMARC result').selectOption('fail');
     await page.waitForURL(/result=fail/);
-    await expect.poll(() => page.locator('.pager span').first().textContent()).toBe('1–4 of 4');
+    await expect
+      .poll(() => page.locator('.pager span').first().textContent(), POLL)
+      .toBe('1–4 of 4');
 
     await page.getByLabel('Disposition').selectOption('quarantine');
     await page.waitForURL(/disposition=quarantine/);
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('tbody tr').count(), POLL).toBe(1);
     expect(await page.locator('tbody tr td a').first().textContent()).toBe('next-day-1');
 
     // A shared link shows the same filtered view after a reload.
@@ -170,7 +175,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL(/sort=messages&order=desc/);
     await expect
-      .poll(() => page.locator('tbody tr td a').first().textContent())
+      .poll(() => page.locator('tbody tr td a').first().textContent(), POLL)
       .toBe('198.51.100.23');
     expect(await page.locator('th[aria-sort="descending"]').textContent()).toContain('Messages');
   });
@@ -199,9 +204,9 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
 
     await page.getByRole('button', { name: `Reprocess input ${limitQuarantinedId}` }).click();
     await expect
-      .poll(() => page.locator('#toast').textContent())
+      .poll(() => page.locator('#toast').textContent(), POLL)
       .toContain('Read: 1 reports stored');
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('tbody tr').count(), POLL).toBe(1);
     await screenshot('quarantine-after-reprocess');
   });
 
@@ -382,10 +387,10 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
     const value = /TXT "(.*)"$/.exec(record)![1];
 
     await block.getByRole('button', { name: /^Copy value/ }).click();
-    await expect.poll(() => page.locator('#toast').textContent()).toContain('Copied');
+    await expect.poll(() => page.locator('#toast').textContent(), POLL).toContain('Copied');
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(value);
     await block.getByRole('button', { name: /^Copy record/ }).click();
-    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(record);
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText()), POLL).toBe(record);
     expect(value).toMatch(/^v=DMARC1; /);
     expect(await page.locator('section h2').allTextContents()).toEqual([
       'example.com',
@@ -419,7 +424,9 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
 
     await policy.fill('v=DMARC1; p=maybe');
     await page.getByRole('button', { name: 'Replay' }).click();
-    await expect.poll(() => page.locator('[role="alert"]').textContent()).toContain('p=maybe');
+    await expect
+      .poll(() => page.locator('[role="alert"]').textContent(), POLL)
+      .toContain('p=maybe');
   });
 
   it('adds a source to a service from Sources', async () => {
@@ -437,7 +444,7 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
       .poll(() => page.locator('#toast').textContent(), { timeout: 20_000 })
       .toContain('192.0.2.80 is now attributed to corporate-mail');
 
-    await expect.poll(() => row().locator('td').nth(2).textContent()).toBe('corporate-mail');
+    await expect.poll(() => row().locator('td').nth(2).textContent(), POLL).toBe('corporate-mail');
     expect(await row().locator('td').nth(3).textContent()).toContain('ip 192.0.2.80');
     const catalog = await apiJson('/api/catalog');
     const corporate = catalog.services.find((service: any) => service.name === 'corporate-mail');
@@ -453,6 +460,18 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
     expect(services.length).toBeGreaterThan(0);
     expect(new Set(services)).toEqual(new Set(['password-resets']));
     await screenshot('records-by-service');
+
+    // The service filter carries over to the overview; the result filter is named as ignored.
+    await open('/services?service=password-resets&result=fail', 'article');
+    expect(await page.locator('#unapplied-note').textContent()).toBe(
+      'Not applied here: DMARC result fail.',
+    );
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.waitForSelector('canvas');
+    expect(await page.locator('#filters select[name="service"]').inputValue()).toBe(
+      'password-resets',
+    );
+    expect(await page.locator('.kpi .value').nth(1).textContent()).toBe('0.0%');
   });
 
   it('shows catalog errors naming service and rule', async () => {
@@ -464,7 +483,7 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
     await page.getByRole('button', { name: 'Save catalog' }).click();
     const errors = page.locator('.form-errors');
 
-    await expect.poll(() => errors.textContent()).toContain('Invalid service catalog');
+    await expect.poll(() => errors.textContent(), POLL).toContain('Invalid service catalog');
     expect(await errors.locator('li').allTextContents()).toContain(
       'Service "billing", rule ip[0]: invalid CIDR "300.1.2.0/24"',
     );

@@ -181,6 +181,40 @@ describe.skipIf(!available)('records with attribution on PostgreSQL', () => {
     expect((await response.json()).error.message).toContain('service');
   });
 
+  it('narrows the overview to one service', async () => {
+    const resets = countOf('password resets');
+    const { totals, daily, domains } = await getJson('/api/summary?service=password-resets');
+
+    expect(totals.messages).toBe(resets.messages);
+    expect(totals.records).toBe(resets.records);
+    expect(totals.pass).toBe(0);
+    expect(totals.sources).toBe(RESETS_IPS.length);
+    expect(daily.fail.reduce((sum: number, value: number) => sum + value, 0)).toBe(resets.messages);
+    expect(domains.map((row: any) => row.domain)).toEqual(['example.com']);
+  });
+
+  it('lists reports with mail of one service', async () => {
+    const expected = reports.filter((report) =>
+      report.records.some((record) => RESETS_IPS.includes(record.sourceIp as string)),
+    );
+    const page = await getJson('/api/reports?service=password-resets&page_size=500');
+    const newsletter = await getJson('/api/reports?service=newsletter&page_size=500');
+
+    expect(page.total).toBe(expected.length);
+    expect(new Set(page.rows.map((row: any) => row.report_id))).toEqual(
+      new Set(expected.map((report) => report.metadata.reportId)),
+    );
+    expect(newsletter.rows.every((row: any) => row.domain === 'example.org')).toBe(true);
+  });
+
+  it('lists sources of one service', async () => {
+    const page = await getJson('/api/sources?service=password-resets');
+    const rows = await getCsv('/api/sources.csv?service=password-resets');
+
+    expect(page.rows.map((row: any) => row.source_ip).sort()).toEqual(RESETS_IPS);
+    expect(rows.map((row) => row.source_ip).sort()).toEqual(RESETS_IPS);
+  });
+
   it('lists catalog services as filter options', async () => {
     const options = await getJson('/api/filters');
 

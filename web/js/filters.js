@@ -24,7 +24,6 @@ export const FILTER_KEYS = [
  * views read daily totals, which have UTC days and no split by result or disposition.
  */
 export const FILTER_SETS = {
-  reports: ['dates', 'domain', 'reporter', 'result', 'disposition', 'tz'],
   records: ['dates', 'domain', 'reporter', 'service', 'result', 'disposition', 'tz'],
   analysis: ['dates', 'domain', 'reporter', 'service'],
   dates: ['dates', 'tz'],
@@ -50,7 +49,7 @@ function addDays(day, days) {
 }
 
 /** Translates the filters of a view (a list from FILTER_SETS) into the API's query parameters. */
-export function apiParams(filters, keys = FILTER_SETS.reports) {
+export function apiParams(filters, keys = FILTER_SETS.records) {
   const params = new URLSearchParams();
   const timeZone = keys.includes('tz') && filters.tz === 'local' ? localTimeZone() : 'UTC';
   if (timeZone !== 'UTC') params.set('tz', timeZone);
@@ -108,7 +107,23 @@ export function showFilters(form, filters, options, keys) {
   for (const label of form.querySelectorAll('[data-custom-range]'))
     label.hidden ||= filters.range !== 'custom';
   form.querySelector('#utc-note').hidden = !keys.includes('dates') || keys.includes('tz');
+
+  // Filters of other views stay in the URL for the way back, so the bar names those it ignores.
+  const ignored = Object.entries(FILTER_LABELS)
+    .filter(([key]) => filters[key] && !keys.includes(key))
+    .map(([key, label]) => `${label} ${filters[key]}`);
+  const note = form.querySelector('#unapplied-note');
+  note.hidden = ignored.length === 0;
+  note.textContent = ignored.length ? `Not applied here: ${ignored.join(', ')}.` : '';
 }
+
+const FILTER_LABELS = {
+  domain: 'domain',
+  reporter: 'reporter',
+  service: 'service',
+  result: 'DMARC result',
+  disposition: 'disposition',
+};
 
 /** Reads the filter bar into URL parameters on top of `params`, dropping the page number. */
 export function filtersFromForm(form, params) {

@@ -29,7 +29,7 @@ const ROUTES = [
     pattern: /^\/$/,
     nav: 'overview',
     title: 'Overview',
-    filters: FILTER_SETS.reports,
+    filters: FILTER_SETS.records,
     render: renderOverview,
   },
   {
@@ -43,7 +43,7 @@ const ROUTES = [
     pattern: /^\/reports$/,
     nav: 'reports',
     title: 'Reports',
-    filters: FILTER_SETS.reports,
+    filters: FILTER_SETS.records,
     render: renderReports,
   },
   {

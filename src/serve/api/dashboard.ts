@@ -14,6 +14,7 @@ import {
 import { sendCsv } from '../csv-response.js';
 import { parseDashboardFilter } from '../query.js';
 import { DAILY_CSV } from './columns.js';
+import { parseFilterWithService } from './service-filter.js';
 
 async function* once<T>(rows: T[]): AsyncGenerator<T[]> {
   yield rows;
@@ -27,7 +28,7 @@ export function dashboardRoutes(pool: pg.Pool): Router {
   const router = Router();
 
   router.get('/api/summary', async (req, res) => {
-    const filter = parseDashboardFilter(req);
+    const filter = parseFilterWithService(req);
     const [totals, daily, dailyByAttribution, domains, topFailingSources, latestReports, health] =
       await Promise.all([
         findSummaryTotals(pool, filter),
@@ -51,7 +52,7 @@ export function dashboardRoutes(pool: pg.Pool): Router {
   });
 
   router.get('/api/summary.csv', async (req, res) => {
-    const daily = await findMessagesPerDay(pool, parseDashboardFilter(req));
+    const daily = await findMessagesPerDay(pool, parseFilterWithService(req));
     const rows = daily.labels.map((day, index) => ({
       day,
       messages: daily.pass[index] + daily.fail[index],

@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Response } from 'express';
 import type pg from 'pg';
 
 import type { ParseLimits } from '../../parse/limits.js';
@@ -14,13 +14,13 @@ import {
   streamReportRecords,
   streamReports,
   findReports,
-  type RecordScope,
 } from '../../store/dashboard.js';
 import { sendCsv } from '../csv-response.js';
-import { badRequest, notFound } from '../errors.js';
-import { parseDashboardFilter, parseId, parsePageRequest, parseSourceIp } from '../query.js';
+import { notFound } from '../errors.js';
+import { parseId, parsePageRequest, parseSourceIp } from '../query.js';
 import { RECORD_CSV, REPORT_CSV } from './columns.js';
 import { sendReportDocument } from './raw.js';
+import { parseFilterWithService } from './service-filter.js';
 
 const REPORT_DEFAULT_SORT = { sort: 'begin', order: 'desc' } as const;
 const RECORD_DEFAULT_SORT = { sort: 'begin', order: 'desc' } as const;
@@ -32,15 +32,6 @@ async function requireReport(pool: pg.Pool, id: number): Promise<Record<string, 
   return report;
 }
 
-/** Reads `source_ip` and `service`, the catalog service name that the analysis API takes too. */
-function parseRecordScope(req: Request): RecordScope {
-  const service = req.query.service;
-  if (service !== undefined && typeof service !== 'string') {
-    throw badRequest('invalid-parameter', 'Invalid service: expected one value');
-  }
-  return { sourceIp: parseSourceIp(req), service: service?.trim() || null };
-}
-
 function sendPage(res: Response, page: object, filter: object): void {
   res.json({ ...page, filter });
 }
@@ -50,13 +41,13 @@ export function reportRoutes(pool: pg.Pool, limits: ParseLimits): Router {
   const router = Router();
 
   router.get('/api/reports', async (req, res) => {
-    const filter = parseDashboardFilter(req);
+    const filter = parseFilterWithService(req);
     const request = parsePageRequest(req, REPORT_SORTS, REPORT_DEFAULT_SORT);
     sendPage(res, await findReports(pool, filter, request), filter);
   });
 
   router.get('/api/reports.csv', async (req, res) => {
-    const filter = parseDashboardFilter(req);
+    const filter = parseFilterWithService(req);
     const request = parsePageRequest(req, REPORT_SORTS, REPORT_DEFAULT_SORT);
     const name = filter.foreign ? 'foreign-reports.csv' : 'reports.csv';
     await sendCsv(res, name, REPORT_CSV, streamReports(pool, filter, request));
@@ -90,17 +81,17 @@ export function reportRoutes(pool: pg.Pool, limits: ParseLimits): Router {
   });
 
   router.get('/api/records', async (req, res) => {
-    const filter = parseDashboardFilter(req);
-    const scope = parseRecordScope(req);
+    const filter = parseFilterWithService(req);
+    const sourceIp = parseSourceIp(req);
     const request = parsePageRequest(req, RECORD_SORTS, RECORD_DEFAULT_SORT);
-    sendPage(res, await findRecords(pool, filter, scope, request), { ...filter, ...scope });
+    sendPage(res, await findRecords(pool, filter, sourceIp, request), { ...filter, sourceIp });
   });
 
   router.get('/api/records.csv', async (req, res) => {
-    const filter = parseDashboardFilter(req);
-    const scope = parseRecordScope(req);
+    const filter = parseFilterWithService(req);
+    const sourceIp = parseSourceIp(req);
     const request = parsePageRequest(req, RECORD_SORTS, RECORD_DEFAULT_SORT);
-    await sendCsv(res, 'records.csv', RECORD_CSV, streamRecords(pool, filter, scope, request));
+    await sendCsv(res, 'records.csv', RECORD_CSV, streamRecords(pool, filter, sourceIp, request));
   });
 
   return router;

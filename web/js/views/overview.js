@@ -2,7 +2,7 @@ import { api } from '../api.js';
 import { attributionChart } from '../charts.js';
 import { dnsRecordBlock } from '../copy.js';
 import { h, notice, panel } from '../dom.js';
-import { apiParams } from '../filters.js';
+import { apiParams, FILTER_SETS } from '../filters.js';
 import { formatNumber, formatRate, formatTime } from '../format.js';
 import { dataTable, csvLink } from '../table.js';
 import {
@@ -116,7 +116,7 @@ function recommendationsPanel(context, recommendations) {
 
 export async function renderOverview(context) {
   const params = context.apiParams();
-  const analysisParams = apiParams(context.filters, ['dates', 'domain', 'reporter']);
+  const analysisParams = apiParams(context.filters, FILTER_SETS.analysis);
   const [summary, services, recommendations] = await Promise.all([
     api.get('/api/summary', params),
     fetchAnalysis('/api/services', analysisParams),
