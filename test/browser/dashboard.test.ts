@@ -133,6 +133,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
       ];
     });
     expect(tooltip).toEqual(['Unattributed, fail: 14 (40.0%)', 'Total: 35 messages']);
+    expect(await page.getByText('No catalog service sent mail in this window.').count()).toBe(1);
 
     await open('/reports?range=all&sort=messages&order=desc', 'td a[href^="/reports/"]');
     await page.locator('td a[href^="/reports/"]').first().click();

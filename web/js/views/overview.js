@@ -51,8 +51,8 @@ function staticTable(rows, columns, context, caption, empty) {
 /** Lists the catalog services that fail DMARC, each with its main cause and fix. */
 function failingServicesPanel(context, services) {
   if (services === null) return panel('Services that fail DMARC', notice(ANALYSIS_MISSING));
-  const failing = services.rows
-    .filter((row) => row.kind === 'service' && row.pass_rate !== null)
+  const withMail = services.rows.filter((row) => row.kind === 'service' && row.messages > 0);
+  const failing = withMail
     .filter((row) => row.pass_rate < PASSING_RATE)
     .sort((a, b) => b.dmarc_fail - a.dmarc_fail);
   const items = failing.map((row) => {
@@ -72,9 +72,13 @@ function failingServicesPanel(context, services) {
   });
   return panel(
     'Services that fail DMARC',
-    items.length
-      ? h('ul', { className: 'diagnoses' }, items)
-      : h('p', { className: 'pass', text: 'Every catalog service passes DMARC in this window.' }),
+    items.length ? h('ul', { className: 'diagnoses' }, items) : null,
+    items.length === 0 && withMail.length > 0
+      ? h('p', { className: 'pass', text: 'Every catalog service passes DMARC in this window.' })
+      : null,
+    withMail.length === 0
+      ? notice('No catalog service sent mail in this window. The catalog is in Settings.')
+      : null,
     h('p', {}, viewLink(context, '/services', 'All services')),
   );
 }
