@@ -107,6 +107,41 @@ export function buildReportCorpus(options: CorpusOptions): ReportCorpus {
   };
 }
 
+/**
+ * Builds `count` large reports of `records` records each, as big receivers send for a busy
+ * domain: each is a sample report whose records are repeated, spread over `sources` IPv4
+ * addresses.
+ */
+export function buildLargeReports(
+  seed: number,
+  count: number,
+  records: number,
+  sources = 50,
+): AggregateReport[] {
+  const samples = generateSampleReports({ seed, days: 1, endDate: END_DATE });
+  return Array.from({ length: count }, (_, index) => {
+    const sample = samples[index % samples.length];
+    const large = Array.from({ length: records }, (_, i) => ({
+      ...sample.records[i % sample.records.length],
+      sourceIp: `10.${index}.${Math.floor((i % sources) / 256)}.${(i % sources) % 256}`,
+      count: 1 + (i % 7),
+    }));
+    const metadata = { ...sample.metadata, reportId: `large-${seed}-${index}` };
+    return { ...sample, metadata, records: large };
+  });
+}
+
+/** Sums the `<record>` elements and message counts of some reports. */
+export function reportTotals(reports: AggregateReport[]): { records: number; messages: number } {
+  return {
+    records: reports.reduce((sum, report) => sum + report.records.length, 0),
+    messages: reports.reduce(
+      (sum, report) => sum + report.records.reduce((count, record) => count + record.count, 0),
+      0,
+    ),
+  };
+}
+
 /** Builds a report message as a reporter's MTA sends it: a text part and the report attached. */
 export function reportMessage(
   report: AggregateReport,

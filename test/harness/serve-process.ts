@@ -36,7 +36,14 @@ export async function startServe(
   env: Record<string, string>,
   timeoutMs = 30_000,
 ): Promise<ServeProcess> {
-  const run = runCli(['serve'], { LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env });
+  // Reverse DNS stays off whatever the calling environment says: lookups would leave loopback.
+  const run = runCli(['serve'], {
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    REVERSE_DNS: 'off',
+    ...env,
+  });
   const logs = () => parseLogLines(run.output().stderr);
 
   const serving = waitFor(
