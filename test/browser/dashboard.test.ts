@@ -367,6 +367,11 @@ describe.skipIf(!available)('analysis views on demo data in Chromium', () => {
       'password-resets',
     );
     expect(await card.locator('canvas').count()).toBe(1);
+    const tooltip = await card.locator('canvas').evaluate((canvas) => {
+      const chart = (window as any).Chart.getChart(canvas);
+      return chart.options.plugins.tooltip.callbacks.label({ dataIndex: 0 });
+    });
+    expect(tooltip).toMatch(/^0\.0% pass of [\d,]+ messages$/);
     await screenshot('services');
 
     await card.getByRole('link', { name: 'Sources' }).click();
