@@ -265,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxXmlDepth: values.MAX_XML_DEPTH,
       maxRecordsPerReport: values.MAX_RECORDS_PER_REPORT,
       maxValueLength: values.MAX_VALUE_LENGTH,
+      maxKeptElements: DEFAULT_LIMITS.maxKeptElements,
+      maxRecordsBeforeHeader: DEFAULT_LIMITS.maxRecordsBeforeHeader,
     },
   };
 }

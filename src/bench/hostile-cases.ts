@@ -160,6 +160,61 @@ export const HOSTILE_CASES: HostileCase[] = [
     expected: 'xml-too-deep',
   },
   {
+    name: 'breadth bomb of unknown elements',
+    build: () => Buffer.from(`${HEAD()}${'<x/>'.repeat(150_000)}${RECORD()}${TAIL}`),
+    expected: 'too-many-elements',
+  },
+  {
+    name: 'record with endless unknown children',
+    build: () => report(HEAD(), RECORD().replace('<row>', `<row>${'<y/>'.repeat(150_000)}`)),
+    expected: 'too-many-elements',
+  },
+  {
+    name: 'records before the header',
+    build: () => {
+      const head = HEAD();
+      const header = head.slice(head.indexOf('<report_metadata>'));
+      const records = RECORD().repeat(30);
+      return Buffer.from(`<?xml version="1.0"?>\n<feedback>\n${records}${header}${TAIL}`);
+    },
+    expected: 'header-after-records',
+    limits: { maxRecordsBeforeHeader: 20 },
+  },
+  {
+    name: 'a few records before the header',
+    build: () => {
+      const head = HEAD();
+      const header = head.slice(head.indexOf('<report_metadata>'));
+      return Buffer.from(
+        `<?xml version="1.0"?>\n<feedback>\n${RECORD().repeat(3)}${header}${TAIL}`,
+      );
+    },
+    expected: 'parse',
+    check: { records: 3 },
+  },
+  {
+    name: 'truncated gzip header',
+    build: () => Buffer.from([0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0x03, 0x05]),
+    expected: 'bad-gzip',
+  },
+  {
+    name: 'date far in the past',
+    build: () => report(HEAD().replace('<begin>1764892800</begin>', '<begin>-99999999999</begin>')),
+    expected: 'invalid-value',
+  },
+  {
+    name: 'date far in the future',
+    build: () => report(HEAD().replace('<end>1764979199</end>', '<end>8000000000000000</end>')),
+    expected: 'invalid-value',
+  },
+  {
+    name: 'UTF-16LE without a byte order mark',
+    build: () =>
+      Buffer.from(report(HEAD('No Mark')).toString().replace('UTF-8', 'UTF-16'), 'utf16le'),
+    expected: 'parse',
+    check: { orgName: 'No Mark' },
+  },
+  {
     name: 'too many records',
     build: () => report(HEAD(), RECORD().repeat(11)),
     expected: 'too-many-records',

@@ -151,8 +151,17 @@ export function formatSummary(summary: ImportSummary): string {
   if (summary.rejections.length > 0) {
     lines.push('', 'Rejected:');
     for (const rejection of summary.rejections) {
-      lines.push(`  ${rejection.input}: [${rejection.code}] ${rejection.message}`);
+      const message = printable(rejection.message);
+      lines.push(`  ${printable(rejection.input)}: [${rejection.code}] ${message}`);
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * Replaces control characters with U+FFFD: file and entry names come from strangers, and an
+ * escape sequence printed raw would drive the reader's terminal.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
 }

@@ -11,6 +11,7 @@ import {
 } from '../parse/index.js';
 import {
   claimRawInput,
+  countAttempt,
   finishRawInput,
   loadRawContent,
   saveRawInput,
@@ -99,7 +100,44 @@ function emptyOutcome(rawInputId: number, status: IngestOutcome['status']): Inge
   };
 }
 
+// Attempts that never finished (the process died, or the database went away) before an input
+// is quarantined, so that one input that crashes the reader cannot stop ingestion for good.
+const MAX_UNFINISHED_ATTEMPTS = 5;
+// Deadlocks between two inputs that share reports are resolved by PostgreSQL aborting one
+// transaction; that input is simply read again.
+const MAX_DEADLOCK_RETRIES = 3;
+
 async function processRawInput(
+  context: IngestContext,
+  rawInputId: number,
+  bytes: InputContent,
+  name: string,
+): Promise<IngestOutcome> {
+  const attempts = await countAttempt(context.pool, rawInputId);
+  if (attempts !== null && attempts > MAX_UNFINISHED_ATTEMPTS) {
+    const error = new Error(
+      `Reading this input did not finish ${MAX_UNFINISHED_ATTEMPTS} times (the process stopped ` +
+        'or the database failed each time); run reprocess to try again',
+    );
+    return quarantineAfterInternalError(context, rawInputId, name, error, 'repeated-failure');
+  }
+
+  for (let retry = 0; ; retry++) {
+    try {
+      const outcome = await processRawInputOnce(context, rawInputId, bytes, name);
+      // Another process is reading it: this call did not attempt anything.
+      if (outcome.status === 'claimed-elsewhere') await countAttempt(context.pool, rawInputId, -1);
+      return outcome;
+    } catch (error) {
+      const code = (error as { code?: unknown })?.code;
+      if (retry >= MAX_DEADLOCK_RETRIES || (code !== '40P01' && code !== '40001')) throw error;
+      context.log.info({ rawInputId, code, retry }, 'Input hit a deadlock; reading it again');
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200));
+    }
+  }
+}
+
+async function processRawInputOnce(
   context: IngestContext,
   rawInputId: number,
   bytes: InputContent,
@@ -149,10 +187,13 @@ async function quarantineAfterInternalError(
   rawInputId: number,
   name: string,
   error: unknown,
+  code: 'internal-error' | 'repeated-failure' = 'internal-error',
 ): Promise<IngestOutcome> {
-  context.log.error({ err: error, rawInputId, name }, 'Reading the input failed unexpectedly');
-  const message = `Internal error while reading the input: ${(error as Error)?.message ?? error}`;
-  const partError: PartError = { code: 'internal-error', message, document: name };
+  const reason = (error as Error)?.message ?? String(error);
+  const message =
+    code === 'internal-error' ? `Internal error while reading the input: ${reason}` : reason;
+  context.log.error({ err: error, rawInputId, name, code }, 'Input quarantined after a failure');
+  const partError: PartError = { code, message, document: name };
 
   const client = await context.pool.connect();
   try {

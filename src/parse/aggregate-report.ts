@@ -43,6 +43,9 @@ export async function* readAggregateReport(
     }
     reader.write(chunk);
     yield* reader.drain();
+    // Parsing a chunk is synchronous; yielding to the event loop between chunks keeps the HTTP
+    // server and health checks answering while a large report is read.
+    await new Promise((resolve) => setImmediate(resolve));
   }
   reader.close();
   yield* reader.drain();
@@ -76,6 +79,10 @@ class ReportReader {
   /** Depth of the open elements: 1 inside <feedback>, 2 inside one of its children. */
   private depth = 0;
   private inRecord = false;
+  private hasMetadata = false;
+  private hasPolicy = false;
+  /** Elements kept as trees so far, against `maxKeptElements`. */
+  private keptElements = 0;
 
   constructor(
     private readonly document: DocumentPath,
@@ -83,7 +90,9 @@ class ReportReader {
     warnings: string[],
   ) {
     this.context = { document, reportId: null, reporter: null, warnings };
-    this.recordReader = new RecordReader(limits.maxValueLength, this.context);
+    this.recordReader = new RecordReader(limits.maxValueLength, this.context, () =>
+      this.countKeptElement(),
+    );
     this.parser.on('doctype', () => {
       throw new ReportError(
         'xml-doctype',
@@ -161,6 +170,7 @@ class ReportReader {
       return;
     }
 
+    this.countKeptElement();
     const element: XmlElement = {
       name,
       attributes: attributesOrNull(attributes, this),
@@ -168,6 +178,17 @@ class ReportReader {
       children: [],
     };
     this.stack.push(element);
+  }
+
+  countKeptElement(): void {
+    this.keptElements += 1;
+    if (this.keptElements > this.limits.maxKeptElements) {
+      throw new ReportError(
+        'too-many-elements',
+        `More than ${this.limits.maxKeptElements} header or unknown elements in one report`,
+        this.context,
+      );
+    }
   }
 
   private openRoot(qualifiedName: string, name: string, attributes: Record<string, string>): void {
@@ -221,8 +242,13 @@ class ReportReader {
 
     const element = this.stack.pop()!;
     const parent = this.stack[this.stack.length - 1];
-    if (parent) parent.children.push(element);
-    else this.topLevel.push(element);
+    if (parent) {
+      parent.children.push(element);
+      return;
+    }
+    this.topLevel.push(element);
+    if (element.name === 'report_metadata') this.hasMetadata = true;
+    if (element.name === 'policy_published') this.hasPolicy = true;
   }
 
   private startRecord(): void {
@@ -245,6 +271,15 @@ class ReportReader {
   private finishRecord(): void {
     this.batch.push(this.recordReader.finish(this.recordCount));
     if (this.header && this.batch.length >= RECORD_BATCH_SIZE) this.flushRecords();
+    // Records before the header wait in memory, so their number is capped.
+    if (!this.header && this.batch.length > this.limits.maxRecordsBeforeHeader) {
+      throw new ReportError(
+        'header-after-records',
+        `More than ${this.limits.maxRecordsBeforeHeader} records before report_metadata and ` +
+          `policy_published`,
+        this.context,
+      );
+    }
   }
 
   private flushRecords(): void {
@@ -263,8 +298,7 @@ class ReportReader {
   }
 
   private hasHeaderElements(): boolean {
-    const names = new Set(this.topLevel.map((element) => element.name));
-    return names.has('report_metadata') && names.has('policy_published');
+    return this.hasMetadata && this.hasPolicy;
   }
 
   private buildHeader(): ReportHeader {

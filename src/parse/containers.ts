@@ -32,7 +32,8 @@ export function sniffContent(bytes: Buffer): ContentKind {
     .subarray(0, SNIFF_BYTES)
     .toString('latin1')
     .replace(/^\ufeff|^\xef\xbb\xbf/, '');
-  const trimmed = head.trimStart();
+  // Zero bytes count as padding here, so that UTF-16 without a byte order mark is found too.
+  const trimmed = head.replace(/^[\s\x00]+/, '');
   if (trimmed.startsWith('<')) return 'xml';
   if (head.startsWith('From ')) return 'mbox';
   // An RFC 5322 header field: a name of printable characters other than the colon, then a colon.
@@ -122,7 +123,9 @@ class Extractor {
           }
           return;
         case 'email':
-          yield* this.fromEmail(bytes, path, depth);
+          // A message inside a message: mailparser lifts its attachments into the outer
+          // message, so an empty inner one is not an error of its own.
+          yield* this.fromEmail(bytes, path, depth, depth > 0);
           return;
         case 'mbox':
           yield* this.fromMbox(bytes, path, depth);
@@ -203,6 +206,7 @@ class Extractor {
     bytes: Buffer,
     path: DocumentPath,
     depth: number,
+    nested = false,
   ): AsyncGenerator<ExtractedPart> {
     let mail;
     try {
@@ -249,7 +253,7 @@ class Extractor {
         chunks: slices(Buffer.from(inline, 'utf8')),
       };
     }
-    if (!found) {
+    if (!found && !nested) {
       yield failure(
         'no-report',
         'The message has no report attachment and no report in its body',

@@ -14,11 +14,13 @@ export function sniffXmlEncoding(head: Buffer): { encoding: string; bomLength: n
   }
   if (head[0] === 0xff && head[1] === 0xfe) return { encoding: 'utf-16le', bomLength: 2 };
   if (head[0] === 0xfe && head[1] === 0xff) return { encoding: 'utf-16be', bomLength: 2 };
-  if (head[0] === 0x3c && head[1] === 0x00 && head[2] === 0x3f && head[3] === 0x00) {
-    return { encoding: 'utf-16le', bomLength: 0 };
-  }
-  if (head[0] === 0x00 && head[1] === 0x3c && head[2] === 0x00 && head[3] === 0x3f) {
-    return { encoding: 'utf-16be', bomLength: 0 };
+  // Without a byte order mark, UTF-16 shows as '<' (or whitespace) next to a zero byte.
+  const first = head.findIndex(
+    (byte) => byte !== 0x00 && byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09,
+  );
+  if (first !== -1 && head[first] === 0x3c) {
+    if (first % 2 === 0 && head[first + 1] === 0x00) return { encoding: 'utf-16le', bomLength: 0 };
+    if (first % 2 === 1 && head[first - 1] === 0x00) return { encoding: 'utf-16be', bomLength: 0 };
   }
 
   const start = head.subarray(0, SNIFF_BYTES).toString('latin1');

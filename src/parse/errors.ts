@@ -20,6 +20,8 @@ export type ReportErrorCode =
   | 'missing-field'
   | 'invalid-value'
   | 'too-many-records'
+  | 'too-many-elements'
+  | 'header-after-records'
   | 'value-too-long';
 
 /** Where a document sits inside an input, such as `report.eml › google.zip › report.xml`. */

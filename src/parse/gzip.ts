@@ -19,9 +19,17 @@ function skipGzipHeader(bytes: Buffer, start: number, document: DocumentPath): n
   }
   const flags = bytes[start + 3];
   let offset = start + 10;
-  if (flags & FLAG_EXTRA) offset += 2 + bytes.readUInt16LE(offset);
-  if (flags & FLAG_NAME) offset = bytes.indexOf(0, offset) + 1;
-  if (flags & FLAG_COMMENT) offset = bytes.indexOf(0, offset) + 1;
+  const truncated = () => new ReportError('bad-gzip', 'Truncated gzip header', { document });
+  if (flags & FLAG_EXTRA) {
+    if (offset + 2 > bytes.length) throw truncated();
+    offset += 2 + bytes.readUInt16LE(offset);
+  }
+  for (const flag of [FLAG_NAME, FLAG_COMMENT]) {
+    if (!(flags & flag)) continue;
+    const end = bytes.indexOf(0, offset);
+    if (end === -1) throw truncated();
+    offset = end + 1;
+  }
   if (flags & FLAG_HEADER_CRC) offset += 2;
   if (offset <= start || offset > bytes.length) {
     throw new ReportError('bad-gzip', 'Truncated gzip header', { document });

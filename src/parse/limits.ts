@@ -23,6 +23,13 @@ export interface ParseLimits {
   maxRecordsPerReport: number;
   /** Longest text of a single element or attribute, in characters. */
   maxValueLength: number;
+  /**
+   * Most elements kept as trees: the header's elements and unknown elements, counted over the
+   * whole report. Known record fields do not count. Real reports keep a few dozen.
+   */
+  maxKeptElements: number;
+  /** Most records read before report_metadata and policy_published; they wait in memory. */
+  maxRecordsBeforeHeader: number;
 }
 
 export const DEFAULT_LIMITS: ParseLimits = {
@@ -34,6 +41,8 @@ export const DEFAULT_LIMITS: ParseLimits = {
   maxXmlDepth: 32,
   maxRecordsPerReport: 2_000_000,
   maxValueLength: 8192,
+  maxKeptElements: 100_000,
+  maxRecordsBeforeHeader: 10_000,
 };
 
 export const RATIO_CHECK_THRESHOLD_BYTES = 1024 * 1024;

@@ -21,6 +21,8 @@ export interface NormalizeContext {
 
 // Unix seconds of 5138-11-16. Larger dates are taken as milliseconds, which some reporters send.
 const MAX_PLAUSIBLE_SECONDS = 1e11;
+// 2100-01-01T00:00:00Z.
+const LATEST_SECONDS = 4_102_444_800;
 
 const KNOWN_METADATA = new Set([
   'org_name',
@@ -96,8 +98,13 @@ export function parseTimestamp(value: string, field: string, context: NormalizeC
   let seconds = Number(text);
   if (seconds > MAX_PLAUSIBLE_SECONDS) seconds = seconds / 1000;
   const date = new Date(Math.floor(seconds) * 1000);
-  if (Number.isNaN(date.getTime())) {
-    throw new ReportError('invalid-value', `Invalid ${field} ${JSON.stringify(text)}`, context);
+  // Before DMARC existed or after 2100: a broken clock or a hostile value, not a real report.
+  if (Number.isNaN(date.getTime()) || seconds < 0 || seconds >= LATEST_SECONDS) {
+    throw new ReportError(
+      'invalid-value',
+      `Invalid ${field} ${JSON.stringify(text)}: outside 1970 to 2099`,
+      context,
+    );
   }
   return date;
 }

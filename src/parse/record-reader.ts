@@ -132,6 +132,8 @@ export class RecordReader {
   constructor(
     private readonly maxValueLength: number,
     private readonly context: NormalizeContext,
+    /** Counts an unknown element against the report's cap; throws when it is passed. */
+    private readonly countKeptElement: () => void,
   ) {}
 
   start(): void {
@@ -155,6 +157,7 @@ export class RecordReader {
     }
 
     // Anything else is kept as it came under a path such as `row/future_field`.
+    this.countKeptElement();
     const element: XmlElement = { name, attributes, text: '', children: [] };
     if (parent.kind === 'unknown') {
       parent.element.children.push(element);

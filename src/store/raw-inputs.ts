@@ -203,7 +203,7 @@ export async function finishRawInput(
     `UPDATE raw_inputs
         SET status = $2, error_code = $3, error_message = $4, errors = $5,
             reports_stored = $6, reports_duplicate = $7, reports_foreign = $8,
-            attempts = attempts + 1, processed_at = now()
+            processed_at = now()
       WHERE id = $1`,
     [
       id,
@@ -218,13 +218,27 @@ export async function finishRawInput(
   );
 }
 
+/**
+ * Counts one more attempt at reading a pending input, committed before the attempt starts so
+ * that an attempt that kills the process still counts. Returns the count, or null when the
+ * input is no longer pending.
+ */
+export async function countAttempt(pool: pg.Pool, id: number, change = 1): Promise<number | null> {
+  const { rows } = await pool.query<{ attempts: number }>(
+    `UPDATE raw_inputs SET attempts = greatest(attempts + $2, 0)
+      WHERE id = $1 AND status = 'pending' RETURNING attempts`,
+    [id, change],
+  );
+  return rows[0]?.attempts ?? null;
+}
+
 /** Puts a processed input back to pending so that `reprocess` reads it again. */
 export async function reopenRawInputs(
   pool: pg.Pool,
   statuses: RawInputStatus[],
 ): Promise<number[]> {
   const { rows } = await pool.query<{ id: number }>(
-    `UPDATE raw_inputs SET status = 'pending' WHERE status = ANY($1) RETURNING id`,
+    `UPDATE raw_inputs SET status = 'pending', attempts = 0 WHERE status = ANY($1) RETURNING id`,
     [statuses],
   );
   return rows.map((row) => row.id);

@@ -167,3 +167,34 @@ describe('aggregate report reader', () => {
     expect(report.records[0].reasons).toEqual([]);
   });
 });
+
+describe('forwarded report messages', () => {
+  it('reads a forwarded message without false errors', async () => {
+    const gz = gzipSync(fixture('rfc7489-google.xml'));
+    let message = buildMessage('Report', [
+      { contentType: 'application/gzip', filename: 'report.xml.gz', content: gz },
+    ]);
+    // Forwarded three times as an attached message/rfc822, every level reusing one boundary as
+    // some mail clients do: the parser then lifts the report out of the inner messages.
+    for (let level = 0; level < 3; level++) {
+      message = buildMessage(
+        `Fwd ${level}`,
+        [
+          { contentType: 'text/plain', content: 'See the attached report.' },
+          {
+            contentType: 'message/rfc822',
+            filename: `fwd-${level}.eml`,
+            content: message,
+            encoding: '7bit',
+          },
+        ],
+        'dmarc-lens-test-boundary',
+      );
+    }
+
+    const parsed = await parseInput(message, 'forwarded.eml');
+
+    expect(parsed.errors.map((error) => error.message)).toEqual([]);
+    expect(parsed.reports).toHaveLength(1);
+  });
+});

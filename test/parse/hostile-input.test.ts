@@ -22,6 +22,7 @@ describe('hostile input', () => {
       const [report] = parsed.reports;
       if (hostile.check?.orgName) expect(report.metadata.orgName).toBe(hostile.check.orgName);
       if (hostile.check?.warning) expect(report.warnings.join(' ')).toMatch(hostile.check.warning);
+    if (hostile.check?.records) expect(report.records).toHaveLength(hostile.check.records);
     },
   );
 });

@@ -220,3 +220,30 @@ describe('retention', () => {
     }
   });
 });
+
+describe('inputs that never finish', () => {
+  it('quarantines an input after five unfinished attempts', async () => {
+    const { processStoredInput } = await import('../../src/ingest/pipeline.js');
+    const { saveRawInput, reopenRawInputs } = await import('../../src/store/raw-inputs.js');
+    const runtime = await openTestRuntime('pglite');
+    try {
+      // Five attempts that died before their commit, as a crash loop would leave them.
+      const stored = await saveRawInput(runtime.db.pool, fileInput('rfc7489-google.xml'));
+      await runtime.db.pool.query('UPDATE raw_inputs SET attempts = 5 WHERE id = $1', [stored.id]);
+
+      const outcome = await processStoredInput(runtime.ingest, stored.id);
+
+      expect(outcome.status).toBe('quarantined');
+      expect(outcome.errors[0].code).toBe('repeated-failure');
+      expect(outcome.errors[0].message).toMatch(/did not finish 5 times.*run reprocess/);
+
+      // reprocess starts the count again, and the input reads normally.
+      expect(await reopenRawInputs(runtime.db.pool, ['quarantined'])).toEqual([stored.id]);
+      const again = await processStoredInput(runtime.ingest, stored.id);
+      expect(again.status).toBe('done');
+      expect(again.reportsStored).toBe(1);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
