@@ -340,10 +340,7 @@ export class AnalysisService {
         unattributed: toWhatIfRow(result.unattributed),
         total: toWhatIfRow(result.total),
         other_domain_messages: result.otherDomainMessages,
-        notes: [
-          ...result.notes,
-          'Override reasons are not kept in the daily totals, so forwarded mail counts as failing.',
-        ],
+        notes: result.notes,
       });
     }
     return { filter, results };
