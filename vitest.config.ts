@@ -4,8 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    testTimeout: 90_000,
+    hookTimeout: 120_000,
     // Browser, IMAP and crash tests start real servers; two files at a time suit a small machine.
     maxWorkers: 2,
     minWorkers: 1,

@@ -161,9 +161,9 @@ describe.each(kinds)('attribution in %s', (kind) => {
     const byIp = Object.fromEntries(exported.map((row) => [row.source_ip, row]));
     expect(byIp['203.0.113.9'].service).toBe('billing');
     expect(byIp['198.51.100.23'].service).toBe('marketing');
-    expect(byIp['2001:db8::7'].service).toBe('');
+    expect(byIp['2001:db8::7'].service).toBeNull();
     // No reverse DNS was looked up, so no source has a name yet.
-    expect(byIp['203.0.113.9'].source_name).toBe('');
+    expect(byIp['203.0.113.9'].source_name).toBeNull();
   });
 
   it('works through the senders in batches', async () => {
