@@ -99,6 +99,17 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     expect(await page.locator('h1').textContent()).toBe('Reports');
   });
 
+  it('returns only to pages of this site', async () => {
+    // Browsers drop the tab, so a naive check would send the user to //127.0.0.9:18099/x.
+    await page.goto(`${server.baseUrl}/login?next=/%09/127.0.0.9:18099/x`);
+
+    await expect
+      .poll(() => `${new URL(page.url()).origin}${new URL(page.url()).pathname}`, {
+        timeout: 15_000,
+      })
+      .toBe(`${server.baseUrl}/`);
+  });
+
   it('opens each view with a screenshot', async () => {
     const views: Array<[string, string, string]> = [
       ['overview', '/?range=all', 'canvas'],

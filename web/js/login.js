@@ -6,10 +6,21 @@ const passwordForm = document.getElementById('password-form');
 const errorLine = document.getElementById('login-error');
 let csrfToken = null;
 
-/** The page to return to: a path on this site only, never another origin. */
+/**
+ * The page to return to: a path on this site only, never another origin. The value is
+ * resolved the way the browser would resolve it, because browsers drop tabs and line breaks
+ * from URLs, which turns `/\t/host` into `//host`.
+ */
 function nextPath() {
   const next = new URLSearchParams(location.search).get('next') ?? '/';
-  return next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  let target;
+  try {
+    target = new URL(next, location.origin);
+  } catch {
+    return '/';
+  }
+  if (target.origin !== location.origin) return '/';
+  return `${target.pathname}${target.search}${target.hash}`;
 }
 
 async function post(path, body) {
