@@ -105,7 +105,7 @@ async function main(): Promise<number> {
       try {
         await section.run(context);
       } catch (error) {
-        // One broken section must not hide the figures of the others; the exit code says it.
+        // One broken section must not hide the figures of the others; the exit code is 1 then.
         failures += 1;
         const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
         context.progress(`${section.name}: FAILED\n${message}`);
@@ -169,7 +169,7 @@ async function writeResults(results: Results, run: Record<string, unknown>): Pro
   return file;
 }
 
-/** The commit measured, marked `-dirty` when the working tree has changes. */
+/** Returns the commit measured, marked `-dirty` when the working tree has changes. */
 function sourceVersion(): string | null {
   try {
     const run = (args: string[]) =>

@@ -6,7 +6,7 @@ import { createDatabase } from './databases.js';
 import { expectExit, runCli, type ChildRun } from './measure.js';
 import type { Results } from './results.js';
 
-/** What every section gets: the run's settings, its scratch folder and the results. */
+/** The run's settings, scratch folder and results, shared by every section. */
 export interface BenchContext {
   quick: boolean;
   seed: number;
@@ -27,7 +27,7 @@ export interface ChildDatabase {
 }
 
 /**
- * A fresh PostgreSQL database for CLI children, or without DATABASE_URL one embedded data
+ * Opens a fresh PostgreSQL database for CLI children, or without DATABASE_URL one embedded data
  * folder per run that children use one after another. The first child on that folder pays
  * for the migrations, so a section that times children should run a warm-up child first.
  */

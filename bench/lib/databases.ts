@@ -48,7 +48,7 @@ export async function createDatabase(serverUrl: string, label: string): Promise<
   };
 }
 
-/** The product's runtime (migrated schema, partitions, pool of 4) over a fresh database. */
+/** Opens the product's runtime (migrated schema, partitions, pool of 4) on a fresh database. */
 export async function openPostgresRuntime(
   serverUrl: string,
   label: string,
@@ -104,7 +104,7 @@ export async function openEmbeddedDatabase(): Promise<EmbeddedDatabase> {
   };
 }
 
-/** The columns of `records` that COPY can write: all but the generated id. */
+/** Lists the columns of `records` that COPY can write: all but the generated id. */
 export async function recordColumns(pool: pg.Pool): Promise<string[]> {
   const { rows } = await pool.query<{ column_name: string }>(
     `SELECT column_name FROM information_schema.columns

@@ -16,7 +16,7 @@ export async function timed<T>(action: () => Promise<T>): Promise<{ result: T; s
   return { result, seconds: (performance.now() - start) / 1000 };
 }
 
-/** The value below which `share` (0–1) of the sorted samples fall, by nearest rank. */
+/** Returns the value below which `share` (0–1) of the samples fall, by nearest rank. */
 export function percentile(samples: number[], share: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   const rank = Math.max(1, Math.ceil(share * sorted.length));

@@ -13,7 +13,7 @@ export interface Figure {
   target?: Target;
   /** Whether the figure meets its target; absent when it has none. */
   met?: boolean;
-  /** What was measured, when the name alone leaves it open. */
+  /** A description of the measurement, where the name alone leaves it open. */
   note?: string;
 }
 
@@ -45,11 +45,19 @@ function meets(value: number, target: Target): boolean {
 export function formatValue(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   const magnitude = Math.abs(value);
-  const digits = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : magnitude >= 1 ? 2 : 3;
+  let digits = 3;
+  if (magnitude >= 100) digits = 0;
+  else if (magnitude >= 10) digits = 1;
+  else if (magnitude >= 1) digits = 2;
   return value.toLocaleString('en-US', {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
   });
+}
+
+function metText(figure: Figure, yes: string, no: string): string {
+  if (figure.met === undefined) return '';
+  return figure.met ? yes : no;
 }
 
 function formatTarget(target: Target | undefined): string {
@@ -66,7 +74,7 @@ export function formatTable(results: Results): string {
     formatValue(figure.value),
     figure.unit,
     formatTarget(figure.target),
-    figure.met === undefined ? '' : figure.met ? 'yes' : 'NO',
+    metText(figure, 'yes', 'NO'),
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column].length)),
@@ -100,7 +108,7 @@ export function formatMarkdown(results: Results): string {
     '| --- | --- | ---: | --- | --- | --- |',
   ];
   for (const figure of results.figures) {
-    const met = figure.met === undefined ? '' : figure.met ? 'yes' : '**no**';
+    const met = metText(figure, 'yes', '**no**');
     lines.push(
       `| ${figure.section} | ${figure.name} | ${formatValue(figure.value)} | ${figure.unit} | ${formatTarget(figure.target)} | ${met} |`,
     );

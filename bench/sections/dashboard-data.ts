@@ -25,7 +25,7 @@ export interface HistoryTotals {
   messages: number;
 }
 
-// Reporters and how much of a domain's mail each one sees, relative to the mean.
+// Reporters, each with its share of a domain's mail relative to the mean.
 const REPORTERS = [
   { orgName: 'google.com', email: 'noreply-dmarc-support@google.com', share: 1.8 },
   { orgName: 'Outlook.com', email: 'dmarcreport@microsoft.com', share: 1.3 },
@@ -217,7 +217,7 @@ function createSender(
   providerIps: string[],
 ): Sender {
   const u = random();
-  // The long tail holds most spoofers and forwarders; the head is the domain's own services.
+  // Most spoofers and forwarders are in the long tail, and the head is the domain's own services.
   const kind =
     tailShare > 0.5 && u < 0.5
       ? u < 0.35

@@ -26,8 +26,8 @@ const QUERY_TARGET_MS = 150;
 const EXPORT_ROWS = 1_000_000;
 
 /**
- * The dashboard's queries over a large history: generated with COPY, rolled up, then the
- * functions behind the HTTP API timed over repeated runs, and a CSV export streamed.
+ * Times the dashboard's queries over a large history: generates it with COPY, rolls it up,
+ * then times the functions behind the HTTP API over repeated runs and streams a CSV export.
  */
 export async function benchDashboard(context: BenchContext): Promise<void> {
   const records = context.quick ? 100_000 : 10_000_000;
@@ -203,7 +203,7 @@ function dashboardFilter(from: string | null, to: string | null): DashboardFilte
   };
 }
 
-/** The panels of `/api/summary`, as its route runs them. */
+/** Lists the panels of `/api/summary`, as its route runs them. */
 function overviewPanels(
   pool: pg.Pool,
   filter: DashboardFilter,
@@ -221,7 +221,7 @@ function overviewPanels(
   ];
 }
 
-/** One load of the overview: every panel at once over the pool, as `/api/summary` does. */
+/** Loads the overview once: every panel at once over the pool, as `/api/summary` does. */
 function loadOverview(pool: pg.Pool, filter: DashboardFilter): Promise<unknown[]> {
   return Promise.all(overviewPanels(pool, filter).map(([, run]) => run()));
 }

@@ -13,7 +13,7 @@ import { expectExit, runCli, timed } from '../lib/measure.js';
 const SECTION = 'IMAP backlog';
 
 /**
- * A backlog of report mails in a private Dovecot, drained by `dmarc-lens poll --once` in a
+ * Drains a backlog of report mails in a private Dovecot with `dmarc-lens poll --once` in a
  * child process: messages/s and peak RSS.
  */
 export async function benchImapBacklog(context: BenchContext): Promise<void> {
@@ -88,7 +88,7 @@ async function appendMessages(server: DovecotServer, reports: TypicalReport[]): 
   }
 }
 
-/** A report mail as large receivers send them: a short text part and the gzipped report. */
+/** Builds a report mail as large receivers send them: a text part and the gzipped report. */
 function reportMessage(report: TypicalReport, index: number): Buffer {
   const boundary = `bench-boundary-${index}`;
   const attachment = report.bytes.toString('base64').replace(/.{76}/g, '$&\r\n');

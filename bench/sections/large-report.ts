@@ -10,7 +10,7 @@ const SECTION = 'large report';
 const RSS_TARGET_MIB = 300;
 
 /**
- * One very large report, as XML and gzipped, ingested by `dmarc-lens import` in a child
+ * Imports one very large report, as XML and gzipped, with `dmarc-lens import` in a child
  * process: wall time and peak RSS.
  */
 export async function benchLargeReport(context: BenchContext): Promise<void> {

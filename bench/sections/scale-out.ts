@@ -8,7 +8,7 @@ import { expectExit, importedRecords, runCli, timed } from '../lib/measure.js';
 const SECTION = 'scale-out';
 
 /**
- * One `dmarc-lens import` over a folder of reports against two imports, each over one half,
+ * Compares one `dmarc-lens import` over a folder of reports against two imports, each over one half,
  * running at once on the same PostgreSQL database.
  */
 export async function benchScaleOut(context: BenchContext): Promise<void> {
@@ -23,15 +23,15 @@ export async function benchScaleOut(context: BenchContext): Promise<void> {
   }
 
   const single = await openChildDatabase(context, 'scale_out_one');
-  let one;
+  let singleRun;
   try {
     await warmUpChildDatabase(context, single);
     context.progress(`scale-out: one process, ${count} files, ${records} records`);
-    one = await runCli(['import', ...halves], single.env, context.workDir);
-    expectExit(one, 0, 'import by one process');
-    if (importedRecords(one.stdout) !== records) {
+    singleRun = await runCli(['import', ...halves], single.env, context.workDir);
+    expectExit(singleRun, 0, 'import by one process');
+    if (importedRecords(singleRun.stdout) !== records) {
       throw new Error(
-        `One process stored ${importedRecords(one.stdout)} records, expected ${records}`,
+        `One process stored ${importedRecords(singleRun.stdout)} records, expected ${records}`,
       );
     }
   } finally {
@@ -39,15 +39,15 @@ export async function benchScaleOut(context: BenchContext): Promise<void> {
   }
 
   const shared = await openChildDatabase(context, 'scale_out_two');
-  let two;
+  let pairRun;
   try {
     await warmUpChildDatabase(context, shared);
     context.progress('scale-out: two processes, one half each');
-    two = await timed(() =>
+    pairRun = await timed(() =>
       Promise.all(halves.map((half) => runCli(['import', half], shared.env, context.workDir))),
     );
     let stored = 0;
-    for (const run of two.result) {
+    for (const run of pairRun.result) {
       expectExit(run, 0, 'import by one of two processes');
       stored += importedRecords(run.stdout);
     }
@@ -61,13 +61,13 @@ export async function benchScaleOut(context: BenchContext): Promise<void> {
     context.results.add({ section: SECTION, name, value, unit });
   add('files', count, 'files');
   add('records', records, 'records');
-  add('one process: records/s', records / one.seconds, 'records/s');
-  add('two processes: records/s', records / two.seconds, 'records/s');
-  add('gain of two processes', one.seconds / two.seconds, 'ratio');
-  add('one process: peak RSS', one.maxRssMib, 'MiB');
+  add('one process: records/s', records / singleRun.seconds, 'records/s');
+  add('two processes: records/s', records / pairRun.seconds, 'records/s');
+  add('gain of two processes', singleRun.seconds / pairRun.seconds, 'ratio');
+  add('one process: peak RSS', singleRun.maxRssMib, 'MiB');
   add(
     'two processes: peak RSS of each',
-    Math.max(...two.result.map((run) => run.maxRssMib)),
+    Math.max(...pairRun.result.map((run) => run.maxRssMib)),
     'MiB',
   );
 }

@@ -41,7 +41,7 @@ const DOMAINS = ['example.com', 'example.org', 'example.net', 'shop.example', 'n
 
 const PROVIDERS = ['sendgrid.net', 'amazonses.com', 'mcsv.net', 'mailgun.org', 'sparkpostmail.com'];
 
-/** How a sender's mail authenticates; the share of senders of each kind is in `pickKind`. */
+/** The way a sender's mail authenticates. `pickKind` sets the share of senders of each kind. */
 type SenderKind = 'aligned' | 'provider-dkim' | 'provider-only' | 'forwarder' | 'spoofer';
 
 /** A sender before it is placed in a report about one domain. */
