@@ -125,8 +125,10 @@ async function processRawInput(
   for (let retry = 0; ; retry++) {
     try {
       const outcome = await processRawInputOnce(context, rawInputId, bytes, name);
-      // Another process is reading it: this call did not attempt anything.
-      if (outcome.status === 'claimed-elsewhere') await countAttempt(context.pool, rawInputId, -1);
+      // Another process took it after this call counted an attempt: take the count back.
+      if (outcome.status === 'claimed-elsewhere' && attempts !== null) {
+        await countAttempt(context.pool, rawInputId, -1);
+      }
       return outcome;
     } catch (error) {
       const code = (error as { code?: unknown })?.code;

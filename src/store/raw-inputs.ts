@@ -221,12 +221,14 @@ export async function finishRawInput(
 /**
  * Counts one more attempt at reading a pending input, committed before the attempt starts so
  * that an attempt that kills the process still counts. Returns the count, or null when the
- * input is no longer pending.
+ * input is no longer pending or another process is reading it (SKIP LOCKED: never waits).
  */
 export async function countAttempt(pool: pg.Pool, id: number, change = 1): Promise<number | null> {
   const { rows } = await pool.query<{ attempts: number }>(
     `UPDATE raw_inputs SET attempts = greatest(attempts + $2, 0)
-      WHERE id = $1 AND status = 'pending' RETURNING attempts`,
+      WHERE id = (SELECT id FROM raw_inputs WHERE id = $1 AND status = 'pending'
+                  FOR NO KEY UPDATE SKIP LOCKED)
+      RETURNING attempts`,
     [id, change],
   );
   return rows[0]?.attempts ?? null;
