@@ -42,7 +42,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     }
     return { pool, embedded: false, close: () => pool.end() };
   }
-  return openEmbedded(options.dataDir, poolSize, options.log);
+  // NOTE: one connection on the embedded database. PGlite runs one session, and the socket
+  // server's multiplexer can interleave two clients' Parse/Bind/Execute messages outside a
+  // transaction ("unnamed prepared statement does not exist" under load), so dmarc-lens never
+  // opens a second one. Queries then wait for each other, which is fine at embedded scale.
+  return openEmbedded(options.dataDir, 1, options.log);
 }
 
 function createPool(connectionString: string, max: number, log: Logger): pg.Pool {
