@@ -92,6 +92,9 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
         rollups.wake();
         return outcome;
       },
+      // Several instances on one database take turns draining the mailbox. The embedded
+      // database serves one process only, so it needs no lock.
+      drainLock: runtime.db.embedded ? undefined : () => takeDrainLock(runtime, mailbox),
       // Kept in the database for the alert on a mailbox that stays unreachable.
       onConnection: (state) => {
         const outcome = state.connected
@@ -137,6 +140,39 @@ export async function runServe(runtime: Runtime, options: ServeOptions = {}): Pr
   }
   log.info('Stopped');
   return 0;
+}
+
+/**
+ * Takes a PostgreSQL session advisory lock named after the mailbox on a connection of its own,
+ * or returns null when another instance holds it.
+ */
+async function takeDrainLock(
+  runtime: Runtime,
+  mailbox: string,
+): Promise<(() => Promise<void>) | null> {
+  const client = await runtime.db.pool.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(
+      `SELECT pg_try_advisory_lock(hashtext('dmarc-lens imap ' || $1)) AS locked`,
+      [mailbox],
+    );
+    if (!rows[0].locked) {
+      client.release();
+      return null;
+    }
+  } catch (error) {
+    client.release();
+    throw error;
+  }
+  return async () => {
+    try {
+      await client.query(`SELECT pg_advisory_unlock(hashtext('dmarc-lens imap ' || $1))`, [
+        mailbox,
+      ]);
+    } finally {
+      client.release();
+    }
+  };
 }
 
 // Partitions are created a year ahead, so a few runs a day keep them current with margin.

@@ -60,6 +60,12 @@ export interface ImapPollerConfig {
 export interface ImapPollerDeps {
   logger: Logger;
   ingest: IngestFunction;
+  /**
+   * Takes a lock shared by every process that drains this mailbox, or returns null when another
+   * process holds it; the returned function releases it. Two processes moving the same message
+   * at once can leave two copies of it, so drains take turns.
+   */
+  drainLock?: () => Promise<(() => Promise<void>) | null>;
   /** Called after every connection attempt, so that alerts can tell a mailbox that stays down. */
   onConnection?: (state: { connected: true } | { connected: false; error: Error }) => void;
 }
@@ -124,6 +130,7 @@ const DEFAULTS = {
 // messages left for another process and notifications lost by the server are picked up again.
 // It stays below imapflow's 5 minute socket timeout, which would otherwise end a silent IDLE first.
 const IDLE_REDRAIN_MS = 4 * 60 * 1000;
+const LEFT_REDRAIN_MS = 10 * 1000;
 
 type Settings = Required<ImapPollerConfig>;
 
@@ -155,7 +162,10 @@ export class ImapPoller {
   private wake: (() => void) | null = null;
   private newMail = false;
   private drainWaiters: DrainWaiter[] = [];
+  /** Messages the last drain left for another process; they are looked at again soon. */
+  private leftInMailbox = 0;
   private readonly onConnection: ImapPollerDeps['onConnection'];
+  private readonly drainLock: ImapPollerDeps['drainLock'];
 
   constructor(config: ImapPollerConfig, deps: ImapPollerDeps) {
     this.settings = { ...DEFAULTS, ...withoutUndefined(config) } as Settings;
@@ -163,6 +173,7 @@ export class ImapPoller {
     this.imapflowLog = deps.logger.child({ component: 'imapflow' });
     this.ingest = deps.ingest;
     this.onConnection = deps.onConnection;
+    this.drainLock = deps.drainLock;
   }
 
   /** Starts draining and watching the mailbox in the background, reconnecting when needed. */
@@ -263,14 +274,26 @@ export class ImapPoller {
   private async drainForWaiters(client: ImapFlow): Promise<void> {
     const waiters = this.drainWaiters.splice(0);
     const summary = emptySummary();
+    const release = this.drainLock ? await this.drainLock() : async () => {};
+    if (!release) {
+      // Another process is draining: look again soon, and let waiters see an empty drain.
+      this.leftInMailbox = 1;
+      waiters.forEach((waiter) => waiter.resolve(summary));
+      return;
+    }
     try {
       await this.drain(client, summary);
     } catch (err) {
       const error = this.withSummary(err, summary);
       waiters.forEach((waiter) => waiter.reject(error));
       throw error;
+    } finally {
+      await release().catch((err: unknown) =>
+        this.log.warn({ err }, 'Releasing the drain lock failed'),
+      );
     }
     this.logSummary(summary);
+    this.leftInMailbox = summary.left;
     waiters.forEach((waiter) => waiter.resolve(summary));
   }
 
@@ -558,7 +581,10 @@ export class ImapPoller {
     }
 
     const hasIdle = client.capabilities.has('IDLE');
-    const waitMs = hasIdle ? IDLE_REDRAIN_MS : this.settings.pollSeconds * 1000;
+    let waitMs = hasIdle ? IDLE_REDRAIN_MS : this.settings.pollSeconds * 1000;
+    // A message left because another process held the same input may stay unmoved when that
+    // process read the input from elsewhere (a file, say), so it is looked at again soon.
+    if (this.leftInMailbox > 0) waitMs = Math.min(waitMs, LEFT_REDRAIN_MS);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(finish, waitMs);
       function finish() {

@@ -106,6 +106,7 @@ const MAX_UNFINISHED_ATTEMPTS = 5;
 // Deadlocks between two inputs that share reports are resolved by PostgreSQL aborting one
 // transaction; that input is simply read again.
 const MAX_DEADLOCK_RETRIES = 3;
+const CLAIM_RETRIES = 5;
 
 async function processRawInput(
   context: IngestContext,
@@ -149,7 +150,13 @@ async function processRawInputOnce(
   let released = false;
   try {
     await client.query('BEGIN');
-    const claim = await claimRawInput(client, rawInputId);
+    // A lock held only for a moment (another process counting its attempt) must not make both
+    // processes step back, so a locked input is asked for again a few times before giving up.
+    let claim = await claimRawInput(client, rawInputId);
+    for (let retry = 0; !claim && retry < CLAIM_RETRIES; retry++) {
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 40));
+      claim = await claimRawInput(client, rawInputId);
+    }
     if (!claim) {
       await client.query('ROLLBACK');
       return emptyOutcome(rawInputId, 'claimed-elsewhere');

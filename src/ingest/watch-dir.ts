@@ -94,7 +94,12 @@ export class DirectoryWatcher {
       return null;
     }
 
-    const bytes = await fs.readFile(file);
+    const bytes = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
+      // Another instance moved it aside since the scan listed it.
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    if (!bytes) return null;
     const outcome = await ingestInput(this.context, {
       bytes,
       name,
