@@ -215,14 +215,18 @@ class CopyRecordWriter implements RecordWriter {
     if (!this.stream.write(text)) await once(this.stream, 'drain');
   }
 
+  // pg-copy-streams 7 reports a failed COPY, a lost connection included, with an 'error' event
+  // and leaves the stream open. Ending, awaiting or destroying that stream never completes when
+  // the server had not yet answered the COPY, so a stream that failed is left alone.
   async finish(): Promise<void> {
+    if (this.failure) throw this.failure;
     this.stream.end();
     await finished(this.stream);
     if (this.failure) throw this.failure;
   }
 
   async abort(): Promise<void> {
-    if (this.stream.destroyed) return;
+    if (this.stream.destroyed || this.failure) return;
     // Destroying the stream sends CopyFail, which ends the COPY with an error on the server.
     this.stream.destroy(new Error('Report abandoned while its records were being copied'));
     await finished(this.stream).catch(() => {});
