@@ -9,7 +9,7 @@ import { MIB, runCli } from '../lib/measure.js';
 const SECTION = 'hostile input';
 
 // The cases a quick run keeps: those that could make memory grow if a cap failed.
-const QUICK_CASES = new Set(['gzip bomb', 'zip bomb', 'deep nesting', 'too many attachments']);
+const QUICK_CASES = new Set(['gzip bomb', 'deep nesting']);
 
 // The environment variables that set each limit in the CLI. Limits without one cannot be set
 // in a child process.

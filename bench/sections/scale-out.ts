@@ -12,7 +12,7 @@ const SECTION = 'scale-out';
  * running at once on the same PostgreSQL database.
  */
 export async function benchScaleOut(context: BenchContext): Promise<void> {
-  const count = context.quick ? 100 : 3000;
+  const count = context.quick ? 40 : 3000;
   const reports = generateTypicalReports(count, { seed: context.seed + 400 });
   const records = reports.reduce((sum, report) => sum + report.records, 0);
   // Alternate files between the halves, so that both get the same mix of sizes.
