@@ -37,8 +37,8 @@ export class AlertScheduler {
   }
 
   // NOTE: stop waits for a running evaluation. Right after tens of thousands of new senders,
-  // stale table statistics can make the unattributed-sources query run for over a minute,
-  // which delays SIGTERM by as much; cancelling the query on stop would fix it.
+  // stale table statistics can make the unattributed-sources query run for over a minute, so
+  // SIGTERM waits that long too. Cancelling the query on stop would fix it.
   async stop(): Promise<void> {
     this.controller.abort();
     this.wakeUp.abort();

@@ -43,8 +43,8 @@ export async function* readAggregateReport(
     }
     reader.write(chunk);
     yield* reader.drain();
-    // Parsing a chunk is synchronous; yielding to the event loop between chunks keeps the HTTP
-    // server and health checks answering while a large report is read.
+    // Parsing a chunk is synchronous, so yielding to the event loop between chunks lets the HTTP
+    // server and health checks respond while a large report is read.
     await new Promise((resolve) => setImmediate(resolve));
   }
   reader.close();
